@@ -1,0 +1,103 @@
+"""Kafka plumbing in one place: the producer, consumers, topic creation and dead letters.
+
+Keys are order ids, so one order's events keep their order within a topic and orders spread over
+the partitions. Values are the JSON envelopes of common.events.
+"""
+
+import functools
+import logging
+import threading
+
+from django.conf import settings
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from common.events import TOPICS, Event, now_iso
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (KafkaError,)
+SEND_TIMEOUT_SECONDS = 10
+
+_producer_lock = threading.Lock()
+
+
+@functools.cache
+def _cached_producer() -> KafkaProducer:
+    return KafkaProducer(
+        bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+        client_id=settings.SERVICE,
+        acks="all",  # written to every in-sync replica before it counts as sent
+        enable_idempotence=True,  # the broker drops the producer's own retried duplicates
+        linger_ms=2,
+        max_block_ms=5000,
+        bootstrap_timeout_ms=5000,
+        request_timeout_ms=5000,
+        delivery_timeout_ms=15000,
+    )
+
+
+def producer() -> KafkaProducer:
+    # functools.cache does not cache a failed construction, so an unreachable broker is tried again next time.
+    with _producer_lock:
+        return _cached_producer()
+
+
+def publish(events: list[Event], timeout: float = SEND_TIMEOUT_SECONDS) -> None:
+    """Send the events and wait until the broker has them all (acks=all); raise KafkaError otherwise."""
+    futures = [
+        producer().send(event.event_type, key=event.order_id.encode(), value=event.to_bytes()) for event in events
+    ]
+    for future in futures:
+        future.get(timeout=timeout)
+
+
+def dead_letter(record, reason: str, group: str) -> None:
+    """Copy a record to `<topic>.DLT`: same key and value, headers saying why and where it came from."""
+    headers = [
+        ("dlt.reason", reason.encode()),
+        ("dlt.topic", record.topic.encode()),
+        ("dlt.partition", str(record.partition).encode()),
+        ("dlt.offset", str(record.offset).encode()),
+        ("dlt.group", group.encode()),
+        ("dlt.failed_at", now_iso().encode()),
+    ]
+    producer().send(f"{record.topic}.DLT", key=record.key, value=record.value, headers=headers).get(
+        timeout=SEND_TIMEOUT_SECONDS
+    )
+
+
+def consumer(*topics: str, group: str, **config) -> KafkaConsumer:
+    return KafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+        group_id=group,
+        client_id=settings.SERVICE,
+        enable_auto_commit=False,  # committed only after the handler's write
+        auto_offset_reset="earliest",  # a new group starts from the first event, so nothing is skipped
+        max_poll_records=100,
+        **config,
+    )
+
+
+def all_topic_names() -> list[str]:
+    return [name for topic in TOPICS.values() for name in (topic.name, topic.dead_letter)]
+
+
+def ensure_topics() -> list[str]:
+    """Create every topic and its dead-letter topic if missing; return the names it created."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS, client_id=settings.SERVICE)
+    try:
+        existing = set(admin.list_topics())
+        missing = [name for name in all_topic_names() if name not in existing]
+        for name in missing:
+            try:
+                admin.create_topics(
+                    [NewTopic(name, settings.KAFKA_TOPIC_PARTITIONS, settings.KAFKA_REPLICATION_FACTOR)]
+                )
+            except TopicAlreadyExistsError:  # another process made it meanwhile
+                pass
+        return missing
+    finally:
+        admin.close()

@@ -1,0 +1,25 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from common.consumer import ConsumerLoop
+from common.registry import site_handlers, site_outboxes
+
+
+class Command(BaseCommand):
+    help = "Run this site's Kafka consumer loop: its handlers, per topic, in consumer group <service>."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--max-messages", type=int, help="stop after this many events")
+        parser.add_argument("--idle-timeout", type=float, help="stop after this many seconds without an event")
+
+    def handle(self, *args, **options):
+        handlers = site_handlers()
+        if not handlers:
+            raise CommandError("no app of this site registers handlers (a `handlers` module with HANDLERS)")
+        ConsumerLoop(
+            group=settings.SERVICE,
+            handlers=handlers,
+            outboxes=site_outboxes(),
+            max_messages=options["max_messages"],
+            idle_timeout=options["idle_timeout"],
+        ).run()

@@ -1,0 +1,15 @@
+from rest_framework import serializers
+
+from common.api import MoneyField, StrictSerializer
+
+
+class ProductOut(serializers.Serializer):
+    product_id = serializers.CharField(source="_id")
+    name = serializers.CharField()
+    price = MoneyField()
+    available = serializers.IntegerField(help_text="units that can still be sold")
+    reserved = serializers.IntegerField(help_text="units taken by orders")
+
+
+class RestockIn(StrictSerializer):
+    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)

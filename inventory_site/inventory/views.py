@@ -1,0 +1,42 @@
+"""HTTP interface of the inventory site: stock levels, and restocking for staff."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from inventory import services, store
+from inventory.serializers import ProductOut, RestockIn
+
+
+class ProductList(APIView):
+    @extend_schema(responses=ProductOut(many=True))
+    def get(self, request):
+        """Every product, with its available and reserved units."""
+        products, _ = store.products_page(skip=0, limit=0)
+        return Response(ProductOut(products, many=True).data)
+
+
+class ProductDetail(APIView):
+    @extend_schema(responses=ProductOut)
+    def get(self, request, product_id: str):
+        """One product's stock."""
+        product = store.product_get(product_id)
+        if product is None:
+            raise NotFound(f"no product {product_id}")
+        return Response(ProductOut(product).data)
+
+
+class ProductRestock(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(request=RestockIn, responses=ProductOut)
+    def post(self, request, product_id: str):
+        """Add units to a product's available stock (staff only)."""
+        data = RestockIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        product = services.product_restock(product_id=product_id, quantity=data.validated_data["quantity"])
+        if product is None:
+            raise NotFound(f"no product {product_id}")
+        return Response(ProductOut(product).data)

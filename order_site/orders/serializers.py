@@ -1,0 +1,62 @@
+"""The order site's REST shapes: the seed's request and response, with strict validation."""
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from common.api import MoneyField, StrictSerializer
+
+
+class OrderItemIn(StrictSerializer):
+    product_id = serializers.CharField(max_length=64)
+    quantity = serializers.IntegerField(min_value=1, max_value=1000)
+    price = MoneyField(min_value=Decimal("0.01"))
+
+
+class OrderIn(StrictSerializer):
+    customer_id = serializers.CharField(max_length=64)
+    items = OrderItemIn(many=True, min_length=1, max_length=100)
+    shipping_address = serializers.CharField(max_length=500)
+    total_amount = MoneyField(min_value=Decimal("0.01"))
+    currency = serializers.RegexField(r"^[A-Z]{3}$", default="USD", help_text="ISO 4217 code")
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if attrs["total_amount"] != sum(item["quantity"] * item["price"] for item in attrs["items"]):
+            raise serializers.ValidationError({"total_amount": "must equal the sum of quantity × price of the items"})
+        return attrs
+
+
+class OrderItemOut(serializers.Serializer):
+    product_id = serializers.CharField()
+    quantity = serializers.IntegerField()
+    price = MoneyField(source="unit_price")
+
+
+class OrderOut(serializers.Serializer):
+    order_id = serializers.CharField(source="_id")
+    status = serializers.CharField()
+    reason = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    customer_id = serializers.CharField()
+    items = OrderItemOut(many=True)
+    shipping_address = serializers.CharField()
+    total_amount = MoneyField()
+    currency = serializers.CharField()
+
+
+class TimelineEntry(serializers.Serializer):
+    event_id = serializers.CharField(allow_null=True)
+    event_type = serializers.CharField()
+    status = serializers.CharField(allow_null=True, help_text="the status it moved the order to, if any")
+    topic = serializers.CharField()
+    partition = serializers.IntegerField(allow_null=True)
+    offset = serializers.IntegerField(allow_null=True)
+    occurred_at = serializers.CharField()
+    applied_at = serializers.CharField(allow_null=True)
+
+
+def order_lines(items: list[dict]) -> list[dict]:
+    """API items (`price`) as event lines (`unit_price`, in cents)."""
+    return [{"product_id": i["product_id"], "quantity": i["quantity"], "unit_price": i["price"]} for i in items]

@@ -1,0 +1,130 @@
+"""The order site's operations: place an order, and follow the downstream events to its real status."""
+
+import hashlib
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+
+from django.conf import settings
+
+from common import outbox
+from common.consumer import Position
+from common.events import Event, new_event, now_iso
+from orders import store
+
+log = logging.getLogger(__name__)
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before with a different request body."""
+
+
+class UnknownOrder(Exception):
+    """An event names an order this site never placed."""
+
+
+def order_place(
+    *,
+    customer_id: str,
+    items: list[dict],
+    shipping_address: str,
+    total_amount: int,
+    currency: str,
+    idempotency_key: str | None = None,
+) -> tuple[dict, bool]:
+    """Store a PENDING order with its `order_placed` event in the same document, then send the event.
+
+    Returns the order and whether it is new. With an Idempotency-Key, the same key and body give back
+    the same order; the same key with another body raises IdempotencyConflict.
+    """
+    order_id = str(uuid.uuid4())
+    payload = {
+        "customer_id": customer_id,
+        "items": items,
+        "total_amount": total_amount,
+        "currency": currency,
+        "shipping_address": shipping_address,
+    }
+    if idempotency_key:
+        fingerprint = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        claim = store.idempotency_key_claim(key=idempotency_key, fingerprint=fingerprint, order_id=order_id)
+        if claim["fingerprint"] != fingerprint:
+            raise IdempotencyConflict(idempotency_key)
+        order_id = claim["order_id"]  # the key's order, which a crashed earlier request may not have stored yet
+        existing = store.order_get(order_id)
+        if existing:
+            return existing, False
+
+    event = new_event("order_placed", order_id=order_id, payload=payload, producer=settings.SERVICE)
+    now = datetime.now(UTC)
+    order = {
+        "_id": order_id,
+        **payload,
+        "status": "PENDING",
+        "status_rank": store.STATUS_RANK["PENDING"],
+        "final": False,
+        "reason": None,
+        "created_at": now,
+        "updated_at": now,
+        "placed_event_id": event.event_id,
+        "history": [],
+        "outbox": [outbox.entry(event)],
+    }
+    if not store.order_insert(order):
+        return store.order_get(order_id), False
+    outbox.flush_or_leave_for_relay(store.orders(), order)
+    return order, True
+
+
+def status_after(event: Event) -> tuple[str | None, str | None]:
+    """The order status an event leads to, and why: None when the event alone does not change it."""
+    payload = event.payload
+    match event.event_type, payload.get("status"):
+        case "payment_processed", "COMPLETED":
+            return "PAID", None
+        case "payment_processed", "DECLINED":
+            return "CANCELLED", f"payment declined: {payload.get('reason')}"
+        case "inventory_updated", "RESERVED":
+            return "RESERVED", None
+        case "inventory_updated", "REJECTED":
+            return None, None  # cancelled once the payment is refunded (payment_refunded)
+        case "payment_refunded", _:
+            return "CANCELLED", f"refunded: {payload['reason']}"
+        case "shipment_processed", "SHIPPED":
+            return "SHIPPED", None
+    return None, None
+
+
+def order_track_event(event: Event, position: Position) -> None:
+    """Apply a downstream event to its order: once, in the history, moving the status only forwards."""
+    status, reason = status_after(event)
+    record = {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "topic": position.topic,
+        "partition": position.partition,
+        "offset": position.offset,
+        "occurred_at": event.occurred_at,
+        "applied_at": now_iso(),
+        "payload": event.payload,
+    }
+    result = store.order_apply_event(order_id=event.order_id, record=record, status=status, reason=reason)
+    if result == "unknown":
+        raise UnknownOrder(f"no order {event.order_id}")
+    log.info("%s %s on order %s: %s", event.event_type, event.payload.get("status", ""), event.order_id, result)
+
+
+def order_timeline(order: dict) -> list[dict]:
+    """The order's story: its placement, then every event applied to it, in the order they were applied."""
+    placed = {
+        "event_id": order.get("placed_event_id"),
+        "event_type": "order_placed",
+        "topic": "order_placed",
+        "partition": None,
+        "offset": None,
+        "occurred_at": order["created_at"].isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "applied_at": None,
+        "status": "PENDING",
+    }
+    return [placed, *order.get("history", [])]

@@ -1,0 +1,45 @@
+"""The payment site's MongoDB documents: database `payments`, collection `payments`, one per order (_id)."""
+
+import functools
+
+from pymongo import DESCENDING, ReturnDocument
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
+
+from common.mongo import database
+
+
+@functools.cache
+def payments() -> Collection:
+    collection = database("payments").payments
+    collection.create_index([("created_at", DESCENDING)])
+    collection.create_index("outbox.occurred_at")
+    return collection
+
+
+def payment_insert(document: dict) -> dict:
+    """Insert the order's payment, or return the one it already has (the order id is the _id: one per order)."""
+    try:
+        payments().insert_one(document)
+        return document
+    except DuplicateKeyError:
+        return payment_get(document["_id"])
+
+
+def payment_get(order_id: str) -> dict | None:
+    return payments().find_one({"_id": order_id})
+
+
+def payments_page(*, status: str | None, skip: int, limit: int) -> tuple[list[dict], int]:
+    query = {"status": status} if status else {}
+    documents = list(payments().find(query, {"outbox": 0}, sort=[("created_at", DESCENDING)], skip=skip, limit=limit))
+    return documents, payments().count_documents(query)
+
+
+def payment_mark_refunded(*, order_id: str, changes: dict, outbox_entry: dict) -> dict | None:
+    """COMPLETED → REFUNDED with its `payment_refunded` event, in one write; None if it was not COMPLETED."""
+    return payments().find_one_and_update(
+        {"_id": order_id, "status": "COMPLETED"},
+        {"$set": {**changes, "status": "REFUNDED"}, "$push": {"outbox": outbox_entry}},
+        return_document=ReturnDocument.AFTER,
+    )

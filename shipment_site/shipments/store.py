@@ -1,0 +1,35 @@
+"""The shipment site's MongoDB documents: database `shipments`, collection `shipments`, one per order (_id)."""
+
+import functools
+
+from pymongo import DESCENDING
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
+
+from common.mongo import database
+
+
+@functools.cache
+def shipments() -> Collection:
+    collection = database("shipments").shipments
+    collection.create_index([("created_at", DESCENDING)])
+    collection.create_index("outbox.occurred_at")
+    return collection
+
+
+def shipment_insert(document: dict) -> dict:
+    """Insert the order's shipment, or return the one it already has (one per order)."""
+    try:
+        shipments().insert_one(document)
+        return document
+    except DuplicateKeyError:
+        return shipment_get(document["_id"])
+
+
+def shipment_get(order_id: str) -> dict | None:
+    return shipments().find_one({"_id": order_id})
+
+
+def shipments_page(*, skip: int, limit: int) -> tuple[list[dict], int]:
+    documents = list(shipments().find({}, {"outbox": 0}, sort=[("created_at", DESCENDING)], skip=skip, limit=limit))
+    return documents, shipments().count_documents({})
