@@ -3,7 +3,7 @@ from decimal import Decimal
 from common.settings import *  # noqa: F403  (shared settings, read from the environment)
 
 SERVICE = "payment-service"
-INSTALLED_APPS += ["payments"]  # noqa: F405
+INSTALLED_APPS = [*INSTALLED_APPS, "payments"]  # noqa: F405
 ROOT_URLCONF = "payment_site.urls"
 DATABASES = sqlite_database("payment")  # noqa: F405
 

@@ -1,0 +1,67 @@
+"""`manage_all.sh up`, `status`, `down` on a stack of their own: everything starts, and nothing is left behind."""
+
+import os
+import socket
+import subprocess
+
+import pytest
+
+from tests.stack import MANAGE_ALL, wait_for
+
+OFFSET = 20000  # beside the test stack (+10000) and a developer's `up` (+0)
+
+
+def run(state, *args):
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI")}
+    env.update(ORDERPIPE_STATE=str(state), ORDERPIPE_PORT_OFFSET=str(OFFSET))
+    return subprocess.run([str(MANAGE_ALL), *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+@pytest.fixture
+def state(tmp_path):
+    yield tmp_path
+    run(tmp_path, "down")  # whatever the test did, leave nothing running
+
+
+def test_up_status_down_leaves_no_process_behind(state):
+    up = run(state, "up")
+    assert up.returncode == 0, up.stdout + up.stderr
+
+    status = run(state, "status").stdout
+    rows = {line.split()[0]: line.split()[1:] for line in status.splitlines()[1:] if line.strip()}
+    expected = {"kafka", "ferretdb", "relay-order"} | {f"{kind}-{site}" for kind in ("web",) for site in
+                                                      ("order", "payment", "inventory", "shipment")}
+    expected |= {f"consumer-{site}-1" for site in ("order", "payment", "inventory", "shipment")}
+    assert set(rows) == expected, status
+    assert all(row[0] == "running" for row in rows.values()), status
+    assert all(rows[name][2] == "yes" for name in rows if name.startswith(("web-", "kafka", "ferretdb"))), status
+    pids = {name: int(row[1]) for name, row in rows.items()}
+
+    again = run(state, "up")  # idempotent: nothing new is started
+    assert "started" not in again.stdout, again.stdout
+
+    os.killpg(pids["consumer-payment-1"], 9)  # a component that died is restarted by the next `up`
+    wait_for(lambda: "stopped" in run(state, "status").stdout, what="the killed consumer to show as stopped")
+    restarted = run(state, "up")
+    assert "started consumer-payment-1" in restarted.stdout and restarted.stdout.count("started ") == 1
+
+    down = run(state, "down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    pids = [int(p.read_text()) for p in (state / "run").glob("*.pid")] + list(pids.values())
+    assert not [pid for pid in pids if alive(pid)], "processes left running after down"
+    ports = [9092 + OFFSET, 9093 + OFFSET, 27017 + OFFSET, *(8001 + OFFSET + i for i in range(4))]
+    assert not [port for port in ports if port_open(port)], "ports still open after down"
+    assert "running" not in run(state, "status").stdout

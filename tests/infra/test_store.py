@@ -1,0 +1,57 @@
+"""The MongoDB-wire store that manage_all.sh runs (FerretDB locally): the operations the sites rely on."""
+
+import uuid
+
+import pytest
+from pymongo import MongoClient, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from tests.stack import STORE_URI
+
+
+@pytest.fixture
+def collection():
+    client = MongoClient(STORE_URI)
+    collection = client.infra_tests[f"c{uuid.uuid4().hex[:8]}"]
+    yield collection
+    collection.drop()
+    client.close()
+
+
+def test_insert_find_and_count(collection):
+    collection.insert_many([{"_id": n, "status": "A" if n % 2 else "B"} for n in range(10)])
+    assert collection.count_documents({"status": "A"}) == 5
+    assert [d["_id"] for d in collection.find({"status": "B"}, sort=[("_id", -1)], skip=1, limit=2)] == [6, 4]
+
+
+def test_guarded_inc_takes_stock_only_while_there_is_enough(collection):
+    collection.insert_one({"_id": "P", "available": 5})
+
+    def take(quantity):
+        return collection.find_one_and_update(
+            {"_id": "P", "available": {"$gte": quantity}}, {"$inc": {"available": -quantity}},
+            return_document=ReturnDocument.AFTER)
+
+    assert take(3)["available"] == 2
+    assert take(3) is None  # the guard refused: no negative stock
+    assert collection.find_one({"_id": "P"})["available"] == 2
+
+
+def test_push_and_pull_by_exact_value(collection):
+    entry = {"event_id": "e1", "occurred_at": "2026-11-25T14:00:00.000Z", "payload": {"lines": [{"q": 1}]}}
+    collection.insert_one({"_id": "d", "outbox": [], "holds": []})
+    collection.update_one({"_id": "d"}, {"$push": {"outbox": entry, "holds": "order-1"}})
+    assert collection.count_documents({"holds": "order-1"}) == 1
+    assert collection.count_documents({"outbox.occurred_at": {"$lt": "2026-11-25T15:00:00.000Z"}}) == 1
+    collection.update_one({"_id": "d"}, {"$pull": {"outbox": entry, "holds": "order-1"}})
+    assert collection.find_one({"_id": "d"}) == {"_id": "d", "outbox": [], "holds": []}
+
+
+def test_unique_index_rejects_a_second_document_with_the_same_key(collection):
+    collection.create_index("order_id", unique=True)
+    collection.insert_one({"order_id": "o-1"})
+    with pytest.raises(DuplicateKeyError):
+        collection.insert_one({"order_id": "o-1"})
+    with pytest.raises(DuplicateKeyError):
+        collection.insert_one({"_id": collection.find_one()["_id"]})
+    assert collection.count_documents({}) == 1

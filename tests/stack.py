@@ -1,0 +1,97 @@
+"""The real test stack, as `./manage_all.sh test` started it: addresses, process control, waiting."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+from kafka import KafkaConsumer, TopicPartition
+from kafka.partitioner.default import murmur2
+
+REPO = Path(__file__).resolve().parent.parent
+MANAGE_ALL = REPO / "manage_all.sh"
+STATE = Path(os.environ.get("ORDERPIPE_STATE", REPO / ".state" / "test"))
+OFFSET = int(os.environ.get("ORDERPIPE_PORT_OFFSET", "10000"))
+SITES = ["order", "payment", "inventory", "shipment"]
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{9092 + OFFSET}")
+STORE_URI = os.environ.get("MONGODB_URI", f"mongodb://127.0.0.1:{27017 + OFFSET}/")
+
+
+def url(site: str, path: str) -> str:
+    return f"http://127.0.0.1:{8001 + SITES.index(site) + OFFSET}{path}"
+
+
+def wait_for(check, *, timeout: float = 30, interval: float = 0.1, what: str = "condition"):
+    """Poll `check` until it returns something truthy, and return that; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def manage_all(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([str(MANAGE_ALL), *args], capture_output=True, text=True, check=check, timeout=300)
+
+
+def pid_of(component: str) -> int | None:
+    path = STATE / "run" / f"{component}.pid"
+    return int(path.read_text()) if path.exists() else None
+
+
+def kill_hard(component: str) -> None:
+    """SIGKILL the component's whole process group: no clean shutdown, no commit."""
+    pid = pid_of(component)
+    assert pid, f"{component} is not running"
+    os.killpg(pid, signal.SIGKILL)
+    wait_for(lambda: not _alive(pid), timeout=10, what=f"{component} to die")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a killed child stays a zombie until its parent reaps it; a zombie is not running
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+def get_json(site: str, path: str, **kwargs):
+    response = requests.get(url(site, path), timeout=10, **kwargs)
+    return response.status_code, (response.json() if response.headers.get("content-type", "").startswith(
+        "application/json") else response.text)
+
+
+def order_status(order_id: str) -> str | None:
+    code, body = get_json("order", f"/orders/{order_id}")
+    return body["status"] if code == 200 else None
+
+
+def records_for(topic: str, key: str, *, partitions: int | None = None) -> list:
+    """Every record with this key on a topic (it is all on one partition: the key's)."""
+    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, consumer_timeout_ms=1000)
+    try:
+        count = partitions or len(consumer.partitions_for_topic(topic))
+        partition = TopicPartition(topic, (murmur2(key.encode()) & 0x7FFFFFFF) % count)
+        consumer.assign([partition])
+        consumer.seek_to_beginning(partition)
+        end = consumer.end_offsets([partition])[partition]
+        found = []
+        while consumer.position(partition) < end:
+            for record in consumer.poll(timeout_ms=1000).get(partition, []):
+                if record.key == key.encode():
+                    found.append(record)
+        return found
+    finally:
+        consumer.close()
+
+
+def events_for(topic: str, order_id: str) -> list[dict]:
+    return [json.loads(record.value) for record in records_for(topic, order_id)]
