@@ -135,15 +135,28 @@ start() {  # name, dir, command…: start detached in its own process group, rem
   echo "    started $name (pid $!)"
 }
 
-stop() {  # SIGTERM to the whole group, then SIGKILL after a grace period
-  local name=$1 pid i
-  if pid=$(running_pid "$name"); then
-    kill -TERM -- "-$pid" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do running_pid "$name" >/dev/null || break; sleep 0.1; done
-    if running_pid "$name" >/dev/null; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
-    echo "    stopped $name (pid $pid)"
-  fi
-  rm -f "$(pidfile "$name")"
+stop() {  # SIGTERM to each component's whole group, at once; SIGKILL what is left after a grace period
+  local name pid i left
+  local -A pids=()
+  for name in "$@"; do
+    if pid=$(running_pid "$name"); then
+      pids[$name]=$pid
+      kill -TERM -- "-$pid" 2>/dev/null || true
+    else
+      rm -f "$(pidfile "$name")"
+    fi
+  done
+  for ((i = 0; i < 150; i++)); do
+    left=0
+    for name in "${!pids[@]}"; do running_pid "$name" >/dev/null && left=1; done
+    [[ $left == 0 ]] && break
+    sleep 0.1
+  done
+  for name in "${!pids[@]}"; do
+    if running_pid "$name" >/dev/null; then kill -KILL -- "-${pids[$name]}" 2>/dev/null || true; fi
+    rm -f "$(pidfile "$name")"
+    echo "    stopped $name (pid ${pids[$name]})"
+  done
 }
 
 wait_ready() {  # name, probe args…: a real probe with a deadline, or a clear error naming the log
@@ -275,7 +288,9 @@ cmd_up() {
 
   local sites=()
   mapfile -t sites < <(existing_sites)
-  if [[ " ${wanted[*]} " == *" web-"* ]]; then prepare_sites "${sites[@]}"; fi
+  for c in "${wanted[@]}"; do  # topics and tables only when a site is about to start
+    if [[ $c == web-* ]] && ! running_pid "$c" >/dev/null; then prepare_sites "${sites[@]}"; break; fi
+  done
   say "Sites and consumers"
   for c in "${wanted[@]}"; do [[ $c == kafka || $c == ferretdb ]] || start_component "$c"; done
   for c in "${wanted[@]}"; do [[ $c == web-* ]] && wait_ready "$c" $(probe_args "$c") --deadline 60; done
@@ -284,12 +299,14 @@ cmd_up() {
 }
 
 cmd_down() {
-  local names=("$@") i
-  [[ ${#names[@]} -gt 0 ]] || mapfile -t names < <(ls "$RUN" 2>/dev/null | sed -n 's/\.pid$//p' | sort -r)
-  # consumers and sites first, the broker and store last
-  for ((i = 0; i < ${#names[@]}; i++)); do [[ ${names[$i]} == kafka || ${names[$i]} == ferretdb ]] || stop "${names[$i]}"; done
-  for i in ferretdb kafka; do [[ " ${names[*]} " == *" $i "* ]] && stop "$i"; done
-  return 0
+  local names=() apps=() infra=() name
+  [[ $# -gt 0 ]] && names=("$@") || mapfile -t names < <(ls "$RUN" 2>/dev/null | sed -n 's/\.pid$//p')
+  for name in "${names[@]}"; do
+    case $name in kafka | ferretdb) infra+=("$name") ;; *) apps+=("$name") ;; esac
+  done
+  # the sites and consumers first (they finish their current event), the broker and store last
+  [[ ${#apps[@]} -eq 0 ]] || stop "${apps[@]}"
+  [[ ${#infra[@]} -eq 0 ]] || stop "${infra[@]}"
 }
 
 cmd_status() {

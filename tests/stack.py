@@ -36,8 +36,15 @@ def wait_for(check, *, timeout: float = 30, interval: float = 0.1, what: str = "
         time.sleep(interval)
 
 
+def process_env(**changes) -> dict:
+    """The environment for a site process started from a test: not this process's Django settings."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    return {**env, **changes}
+
+
 def manage_all(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([str(MANAGE_ALL), *args], capture_output=True, text=True, check=check, timeout=300)
+    return subprocess.run([str(MANAGE_ALL), *args], env=process_env(), capture_output=True, text=True, check=check,
+                          timeout=300)
 
 
 def pid_of(component: str) -> int | None:

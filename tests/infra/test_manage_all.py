@@ -6,14 +6,15 @@ import subprocess
 
 import pytest
 
-from tests.stack import MANAGE_ALL, wait_for
+from tests.stack import MANAGE_ALL, process_env, wait_for
 
 OFFSET = 20000  # beside the test stack (+10000) and a developer's `up` (+0)
 
 
 def run(state, *args):
-    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI")}
-    env.update(ORDERPIPE_STATE=str(state), ORDERPIPE_PORT_OFFSET=str(OFFSET))
+    env = process_env(ORDERPIPE_STATE=str(state), ORDERPIPE_PORT_OFFSET=str(OFFSET))
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI", "DJANGO_SECRET_KEY"):  # its own, local ones
+        env.pop(name, None)
     return subprocess.run([str(MANAGE_ALL), *args], env=env, capture_output=True, text=True, timeout=300)
 
 
