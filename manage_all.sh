@@ -241,7 +241,7 @@ start_component() {
         --access-logfile - --error-logfile - ;;
     consumer-*)
       site=${name#consumer-}; site=${site%-*}
-      start "$name" "$(site_dir "$site")" "$PY" manage.py runconsumer ;;
+      start "$name" "$(site_dir "$site")" "$PY" manage.py runconsumer --instance "$name" ;;
     relay-*)
       site=${name#relay-}
       start "$name" "$(site_dir "$site")" "$PY" manage.py runrelay ;;

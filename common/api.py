@@ -22,7 +22,9 @@ class StrictSerializer(serializers.Serializer):
     """Rejects fields it does not know, so a typo ('quantitiy') is a 400, not a silently ignored field."""
 
     def to_internal_value(self, data):
-        unknown = {name: ["unknown field"] for name in data if name not in self.fields} if isinstance(data, dict) else {}
+        unknown = {}
+        if isinstance(data, dict):
+            unknown = {name: ["unknown field"] for name in data if name not in self.fields}
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as error:
@@ -50,9 +52,14 @@ class MoneyField(serializers.DecimalField):
 
 
 def exception_handler(error, context):
-    """DRF's handler, plus: an oversized body is a 400 like any other bad input, never a 500."""
+    """DRF's handler, plus: an oversized body is a 400 like any other bad input, and a store that cannot be
+    reached is a 503 the client may retry (with the same Idempotency-Key), never a 500."""
     if isinstance(error, RequestDataTooBig):
         error = ParseError("request body is too large")
+    if isinstance(error, mongo.TRANSIENT_ERRORS):
+        log.warning("store unreachable during %s: %s", context["request"].path, error)
+        return Response({"detail": "the store is unreachable; try again shortly"},
+                        status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "2"})
     return drf_exception_handler(error, context)
 
 

@@ -42,6 +42,7 @@ Handler = Callable[[Event, Position], None]
 class ConsumerLoop:
     group: str
     handlers: dict[str, Handler]
+    instance: str | None = None
     outboxes: list = field(default_factory=list)  # callables returning the collections whose outbox we relay
     max_messages: int | None = None
     idle_timeout: float | None = None
@@ -56,7 +57,7 @@ class ConsumerLoop:
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
-        consumer = self._retry(lambda: kafka.consumer(*self.handlers, group=self.group))
+        consumer = self._retry(lambda: kafka.consumer(*self.handlers, group=self.group, instance=self.instance))
         log.info("consuming %s as group %s", ", ".join(self.handlers), self.group)
         last_message = last_relay = time.monotonic()
         try:

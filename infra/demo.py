@@ -41,11 +41,11 @@ def main(order_site: str) -> int:
         return 1
 
     print("\nWhat each service now says:")
-    for label, url in [
-        ("timeline", f"{order_site}/orders/{order_id}/timeline"),
-        ("payment", f"{base}:{port + 1}/payments/{order_id}"),
-        ("stock P001", f"{base}:{port + 2}/inventory/P001"),
-        ("shipment", f"{base}:{port + 3}/shipments/{order_id}"),
+    for url in [
+        f"{order_site}/orders/{order_id}/timeline",
+        f"{base}:{port + 1}/payments/{order_id}",
+        f"{base}:{port + 2}/inventory/P001",
+        f"{base}:{port + 3}/shipments/{order_id}",
     ]:
         answer = requests.get(url, timeout=10)
         print(f"\nGET {url} → {answer.status_code}\n{json.dumps(answer.json(), indent=2)}")

@@ -16,7 +16,8 @@ def unique(prefix: str) -> str:
 
 def seed_items() -> list[dict]:
     """The seed README's sample order lines."""
-    return [{"product_id": "P001", "quantity": 2, "price": 29.99}, {"product_id": "P002", "quantity": 1, "price": 49.99}]
+    return [{"product_id": "P001", "quantity": 2, "price": 29.99},
+            {"product_id": "P002", "quantity": 1, "price": 49.99}]
 
 
 def total_of(items: list[dict]) -> float:

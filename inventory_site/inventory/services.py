@@ -42,7 +42,7 @@ def reserve_stock(*, event: Event) -> dict:
         reservation = _reserve_lines(event, reservation)
     for line in reservation["lines"]:
         store.hold_clear(product_id=line["product_id"], order_id=order_id)
-    outbox.flush_document(store.reservations(), reservation)
+    outbox.flush(store.reservations(), reservation)
     return reservation
 
 
@@ -78,6 +78,7 @@ def _reserve_lines(event: Event, reservation: dict) -> dict:
         },
     )
     log.info("reservation for order %s: %s %s", order_id, status, reason or "")
+    outbox.mark_pending(store.reservations(), order_id)
     return store.reservation_finish(
         order_id=order_id,
         changes={"status": status, "reason": reason, "finished_at": datetime.now(UTC)},

@@ -36,7 +36,6 @@ def products() -> Collection:
 def reservations() -> Collection:
     collection = database("inventory").reservations
     collection.create_index([("created_at", DESCENDING)])
-    collection.create_index("outbox.occurred_at")
     return collection
 
 
@@ -108,13 +107,10 @@ def reservation_get(order_id: str) -> dict | None:
 
 
 def reservation_finish(*, order_id: str, changes: dict, outbox_entry: dict) -> dict:
-    """PENDING → RESERVED or REJECTED with its `inventory_updated` event, in one write (once)."""
-    finished = reservations().find_one_and_update(
-        {"_id": order_id, "status": "PENDING"},
-        {"$set": changes, "$push": {"outbox": outbox_entry}},
-        return_document=ReturnDocument.AFTER,
+    """PENDING → RESERVED or REJECTED with its `inventory_updated` event, in one atomic write."""
+    return reservations().find_one_and_update(
+        {"_id": order_id}, {"$set": changes, "$push": {"outbox": outbox_entry}}, return_document=ReturnDocument.AFTER
     )
-    return finished or reservation_get(order_id)
 
 
 def reservations_page(*, skip: int, limit: int) -> tuple[list[dict], int]:

@@ -24,7 +24,6 @@ def orders() -> Collection:
     collection.create_index([("created_at", DESCENDING)])
     collection.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
     collection.create_index([("customer_id", ASCENDING), ("created_at", DESCENDING)])
-    collection.create_index("outbox.occurred_at")
     return collection
 
 
@@ -56,28 +55,24 @@ def order_apply_event(*, order_id: str, record: dict, status: str | None, reason
     """Append an event to the order's history once, moving its status up (never down, never off a final one).
 
     Returns "applied", "duplicate" (that event is in the history already) or "unknown" (no such order).
-    Each update is one atomic single-document write, guarded by the event id, so a redelivered event is a no-op.
+    Read, decide, then one atomic write by _id. That is safe because one consumer at a time owns an
+    order's events (they share its partition), and redelivered events come one after the other.
     """
-    not_yet_applied = {"_id": order_id, "history.event_id": {"$ne": record["event_id"]}}
-    now = datetime.now(UTC)
-    if status:
-        rank = STATUS_RANK[status]
-        changes = {"status": status, "status_rank": rank, "final": status in FINAL_STATUSES, "updated_at": now}
+    order = orders().find_one({"_id": order_id}, {"history.event_id": 1, "status": 1, "final": 1})
+    if order is None:
+        return "unknown"
+    if any(entry["event_id"] == record["event_id"] for entry in order["history"]):
+        return "duplicate"
+    changes = {"updated_at": datetime.now(UTC)}
+    # Events can overtake each other across topics: a late one is recorded, but cannot move the status back.
+    moves = status is not None and not order["final"] and STATUS_RANK[status] > STATUS_RANK[order["status"]]
+    if moves:
+        changes.update(status=status, status_rank=STATUS_RANK[status], final=status in FINAL_STATUSES)
         if reason:
             changes["reason"] = reason
-        moved = orders().update_one(
-            {**not_yet_applied, "final": False, "status_rank": {"$lt": rank}},
-            {"$set": changes, "$push": {"history": {**record, "status": status}}},
-        )
-        if moved.matched_count:
-            return "applied"
-    # Already at or past that status (events can overtake each other across topics): record it, keep the status.
-    kept = orders().update_one(
-        not_yet_applied, {"$set": {"updated_at": now}, "$push": {"history": {**record, "status": None}}}
-    )
-    if kept.matched_count:
-        return "applied"
-    return "duplicate" if orders().count_documents({"_id": order_id}, limit=1) else "unknown"
+    orders().update_one({"_id": order_id},
+                        {"$set": changes, "$push": {"history": {**record, "status": status if moves else None}}})
+    return "applied"
 
 
 def idempotency_key_claim(*, key: str, fingerprint: str, order_id: str) -> dict:

@@ -22,8 +22,9 @@ def payment_process(*, event: Event) -> dict:
     """The payment for an `order_placed` event: one per order, however often the event arrives."""
     existing = store.payment_get(event.order_id)
     if existing is None:
+        outbox.mark_pending(store.payments(), event.order_id)
         existing = store.payment_insert(_new_payment(event))
-    outbox.flush_document(store.payments(), existing)  # a no-op unless a crash or the broker left it unsent
+    outbox.flush(store.payments(), existing)  # a no-op unless a crash or the broker left it unsent
     return existing
 
 
@@ -78,10 +79,9 @@ def payment_refund(*, event: Event) -> dict:
             producer=settings.SERVICE,
             payload={"payment_id": payment["payment_id"], "amount": payment["amount"], "reason": reason},
         )
-        changes = {"refunded_at": datetime.now(UTC), "reason": f"refunded: {reason}"}
-        payment = store.payment_mark_refunded(
-            order_id=event.order_id, changes=changes, outbox_entry=outbox.entry(refunded)
-        ) or store.payment_get(event.order_id)
+        changes = {"status": "REFUNDED", "refunded_at": datetime.now(UTC), "reason": f"refunded: {reason}"}
+        outbox.mark_pending(store.payments(), event.order_id)
+        payment = store.payment_update(order_id=event.order_id, changes=changes, outbox_entry=outbox.entry(refunded))
         log.info("payment %s refunded: %s", payment["payment_id"], reason)
-    outbox.flush_document(store.payments(), payment)
+    outbox.flush(store.payments(), payment)
     return payment

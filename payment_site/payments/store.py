@@ -13,7 +13,6 @@ from common.mongo import database
 def payments() -> Collection:
     collection = database("payments").payments
     collection.create_index([("created_at", DESCENDING)])
-    collection.create_index("outbox.occurred_at")
     return collection
 
 
@@ -36,10 +35,8 @@ def payments_page(*, status: str | None, skip: int, limit: int) -> tuple[list[di
     return documents, payments().count_documents(query)
 
 
-def payment_mark_refunded(*, order_id: str, changes: dict, outbox_entry: dict) -> dict | None:
-    """COMPLETED → REFUNDED with its `payment_refunded` event, in one write; None if it was not COMPLETED."""
+def payment_update(*, order_id: str, changes: dict, outbox_entry: dict) -> dict:
+    """Change the payment and add the event that says so, in one atomic write."""
     return payments().find_one_and_update(
-        {"_id": order_id, "status": "COMPLETED"},
-        {"$set": {**changes, "status": "REFUNDED"}, "$push": {"outbox": outbox_entry}},
-        return_document=ReturnDocument.AFTER,
+        {"_id": order_id}, {"$set": changes, "$push": {"outbox": outbox_entry}}, return_document=ReturnDocument.AFTER
     )

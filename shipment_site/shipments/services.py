@@ -19,8 +19,9 @@ def shipment_create(*, event: Event) -> dict:
     """The shipment for a reserved order: one per order, however often the event arrives."""
     shipment = store.shipment_get(event.order_id)
     if shipment is None:
+        outbox.mark_pending(store.shipments(), event.order_id)
         shipment = store.shipment_insert(_new_shipment(event))
-    outbox.flush_document(store.shipments(), shipment)
+    outbox.flush(store.shipments(), shipment)
     return shipment
 
 

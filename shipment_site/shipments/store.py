@@ -13,7 +13,6 @@ from common.mongo import database
 def shipments() -> Collection:
     collection = database("shipments").shipments
     collection.create_index([("created_at", DESCENDING)])
-    collection.create_index("outbox.occurred_at")
     return collection
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from common.events import EVENT_ID_NAMESPACE, PoisonEvent, new_event, parse_event
+from common.events import EVENT_ID_NAMESPACE, PoisonEvent, parse_event
 from tests.factories import follow_up, order_placed
 
 

@@ -2,8 +2,8 @@
 
 import uuid
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from django.conf import settings
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
 from tests.stack import BOOTSTRAP

@@ -202,8 +202,10 @@ def test_site_processes(services, site):
     assert f"127.0.0.1:{port}/health" in health, f"{site}-web healthcheck does not call /health on {port}: {health}"
 
     consumer = services[f"{site}-consumer"]
-    assert consumer.get("working_dir") == f"{APP_ROOT}/{site}_site", f"{site}-consumer runs from {consumer.get('working_dir')}"
-    assert "manage.py runconsumer" in _command_text(consumer.get("command")), f"{site}-consumer does not run runconsumer"
+    assert consumer.get("working_dir") == f"{APP_ROOT}/{site}_site", (
+        f"{site}-consumer runs from {consumer.get('working_dir')}")
+    assert "manage.py runconsumer" in _command_text(consumer.get("command")), (
+        f"{site}-consumer does not run runconsumer")
 
 
 def test_order_relay_and_topics(services):
@@ -213,7 +215,8 @@ def test_order_relay_and_topics(services):
     assert "manage.py ensure_topics" in _command_text(topics.get("command")), "topics does not run ensure_topics"
     assert topics.get("working_dir") == f"{APP_ROOT}/order_site", "topics must run from the order site"
     assert str(topics.get("restart")) == "no", "topics is a one-shot job and must not restart"
-    assert _depends_on(topics) == {"kafka": "service_healthy"}, f"topics should wait for a healthy broker only: {_depends_on(topics)}"
+    assert _depends_on(topics) == {"kafka": "service_healthy"}, (
+        f"topics should wait for a healthy broker only: {_depends_on(topics)}")
 
 
 def test_depends_on_targets_and_conditions(services):

@@ -11,6 +11,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--max-messages", type=int, help="stop after this many events")
         parser.add_argument("--idle-timeout", type=float, help="stop after this many seconds without an event")
+        parser.add_argument("--instance", help="a stable name for this process (Kafka static membership), "
+                            "so that a restart takes its partitions back without a rebalance")
 
     def handle(self, *args, **options):
         handlers = site_handlers()
@@ -19,6 +21,7 @@ class Command(BaseCommand):
         ConsumerLoop(
             group=settings.SERVICE,
             handlers=handlers,
+            instance=options["instance"],
             outboxes=site_outboxes(),
             max_messages=options["max_messages"],
             idle_timeout=options["idle_timeout"],

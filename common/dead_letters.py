@@ -1,0 +1,71 @@
+"""Reading and replaying dead-letter topics (`<topic>.DLT`), for `manage.py dlt`."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from kafka import KafkaConsumer, TopicPartition
+
+from common import kafka
+
+REPLAY_GROUP = "dlt-replay"  # its committed offsets remember what was already replayed
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    offset: int
+    partition: int
+    key: str | None
+    value: bytes | None
+    headers: dict[str, str]
+
+    @property
+    def source(self) -> str:
+        return f"{self.headers.get('dlt.topic')}[{self.headers.get('dlt.partition')}]@{self.headers.get('dlt.offset')}"
+
+
+def _dead_letter(record) -> DeadLetter:
+    return DeadLetter(
+        offset=record.offset,
+        partition=record.partition,
+        key=record.key.decode(errors="replace") if record.key else None,
+        value=record.value,
+        headers={name: value.decode(errors="replace") for name, value in record.headers or []},
+    )
+
+
+def _read_to_end(consumer: KafkaConsumer, partitions: list[TopicPartition]):
+    end = consumer.end_offsets(partitions)
+    while any(consumer.position(p) < end[p] for p in partitions):
+        for records in consumer.poll(timeout_ms=1000).values():
+            yield from records
+
+
+def dead_letters(topic: str) -> list[DeadLetter]:
+    """Every dead letter of a topic, oldest first per partition."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS, enable_auto_commit=False)
+    try:
+        dlt = f"{topic}.DLT"
+        partitions = [TopicPartition(dlt, p) for p in sorted(consumer.partitions_for_topic(dlt) or [])]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        return [_dead_letter(record) for record in _read_to_end(consumer, partitions)]
+    finally:
+        consumer.close()
+
+
+def replay(topic: str) -> list[DeadLetter]:
+    """Send the dead letters not replayed before back to their topic (say, after a fix); return them."""
+    consumer = kafka.consumer(f"{topic}.DLT", group=f"{REPLAY_GROUP}-{topic}")
+    try:
+        while not consumer.assignment():  # join the group and get its partitions
+            consumer.poll(timeout_ms=500)
+        replayed = []
+        for record in _read_to_end(consumer, list(consumer.assignment())):
+            kafka.producer().send(topic, key=record.key, value=record.value,
+                                  headers=[("dlt.replayed_from", f"{record.partition}:{record.offset}".encode())])
+            replayed.append(_dead_letter(record))
+        kafka.producer().flush(timeout=kafka.SEND_TIMEOUT_SECONDS)
+        consumer.commit()
+        return replayed
+    finally:
+        consumer.close()

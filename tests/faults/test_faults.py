@@ -1,0 +1,133 @@
+"""Faults against the real processes, each during a burst of orders, each ending with the invariants checked.
+
+Every test leaves the stack as it found it (all components running, one consumer per site).
+"""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from tests.conftest import FAULT_REPORT
+from tests.faults.pipeline import BURST, Burst, check_invariants, topic_records, wait_until_consumed, wait_until_final
+from tests.stack import SITES, kill_hard, manage_all, pid_of, wait_for
+
+pytestmark = pytest.mark.faults
+
+CONSUMERS = [f"consumer-{site}-1" for site in SITES]
+
+
+def report(fault: str, figures: dict, converge: float) -> None:
+    FAULT_REPORT.append(f"{fault}: {figures} converged in {converge:.1f}s")
+
+
+def during_burst(burst: Burst, fault, count: int = BURST) -> float:
+    """Place `count` orders; do `fault` once half are placed, while the rest keep coming. Returns when the
+    fault's recovery is done; the time to converge is measured from then."""
+    burst.place(count // 2)
+    rest = threading.Thread(target=burst.place, args=(count - count // 2,))
+    rest.start()
+    fault()
+    rest.join()
+    return wait_until_final(burst.order_ids)
+
+
+@pytest.fixture(autouse=True)
+def whole_stack_after():
+    yield
+    manage_all("up")  # whatever a test stopped comes back before the next one
+
+
+def test_kill_9_a_consumer_of_each_site_mid_burst():
+    burst = Burst()
+
+    def kill_and_restart():
+        for consumer in CONSUMERS:
+            kill_hard(consumer)
+        time.sleep(2)  # orders keep arriving while no consumer runs
+        manage_all("up", *CONSUMERS)
+
+    converge = during_burst(burst, kill_and_restart)
+    report("kill -9 every site's consumer", check_invariants(burst), converge)
+
+
+def test_sigterm_finishes_the_current_event_and_loses_nothing():
+    burst = Burst()
+
+    def terminate_and_restart():
+        pids = {name: pid_of(name) for name in CONSUMERS}
+        for pid in pids.values():
+            os.killpg(pid, signal.SIGTERM)
+        wait_for(lambda: not any(os.path.exists(f"/proc/{pid}/stat") and open(f"/proc/{pid}/stat").read().split()[2]
+                                 != "Z" for pid in pids.values()), timeout=30, what="consumers to exit on SIGTERM")
+        manage_all("up", *CONSUMERS)
+
+    converge = during_burst(burst, terminate_and_restart)
+    report("SIGTERM every site's consumer", check_invariants(burst), converge)
+
+
+def test_the_broker_stopped_for_seconds_mid_burst():
+    burst = Burst()
+
+    def broker_outage():
+        manage_all("down", "kafka")
+        burst.place(20, retry_for=0)  # POST /orders answers 201 while the broker is down: the outbox has it
+        time.sleep(3)
+        manage_all("up", "kafka")
+
+    converge = during_burst(burst, broker_outage)
+    assert set(burst.answers) == {201}, burst.answers
+    report("broker down ~10 s", check_invariants(burst), converge)
+
+
+def test_the_store_stopped_for_seconds_mid_burst():
+    burst = Burst()
+
+    def store_outage():
+        manage_all("down", "ferretdb")
+        time.sleep(5)
+        manage_all("up", "ferretdb")
+
+    converge = during_burst(burst, store_outage)
+    report(f"store down 5 s (answers {dict(burst.answers)})", check_invariants(burst), converge)
+
+
+def test_every_event_delivered_twice_changes_nothing():
+    burst = Burst()
+    burst.place(BURST)
+    wait_until_final(burst.order_ids)
+    wait_until_consumed()
+    before = check_invariants(burst)
+    histories = {o: len(h) for o, h in _histories(burst.order_ids).items()}
+
+    from common import kafka
+
+    records = topic_records(set(burst.order_ids))
+    started = time.monotonic()
+    for record in records:  # the same event again, on every topic
+        kafka.producer().send(record.topic, key=record.key, value=record.value)
+    kafka.producer().flush()
+    wait_until_consumed()
+    converge = time.monotonic() - started
+
+    assert check_invariants(burst) == before
+    assert {o: len(h) for o, h in _histories(burst.order_ids).items()} == histories
+    report(f"{len(records)} events re-delivered on all 5 topics", before, converge)
+
+
+def test_two_consumers_per_site_one_killed_mid_burst():
+    manage_all("up", "--consumers", "2")
+    burst = Burst()
+    try:
+        converge = during_burst(burst, lambda: [kill_hard(name) for name in CONSUMERS])
+        report("2 consumers per site, one killed", check_invariants(burst), converge)
+    finally:
+        manage_all("down", *[f"consumer-{site}-2" for site in SITES])
+
+
+def _histories(ids):
+    from orders import store
+
+    return {o["_id"]: o["history"] for o in store.orders().find({"_id": {"$in": ids}}, {"history": 1})}
