@@ -100,5 +100,18 @@ def records_for(topic: str, key: str, *, partitions: int | None = None) -> list:
         consumer.close()
 
 
+def unsent(collection, document_id: str) -> list[str]:
+    """The event types of a document's outbox that still wait to be sent."""
+    from common import outbox
+
+    marked = {mark["_id"] for mark in outbox.pending(collection) if mark["document_id"] == document_id}
+    document = collection.find_one({"_id": document_id}) or {}
+    return [item["event_type"] for item in document.get("outbox", []) if item["event_id"] in marked]
+
+
+def outbox_types(document: dict) -> list[str]:
+    return [item["event_type"] for item in document["outbox"]]
+
+
 def events_for(topic: str, order_id: str) -> list[dict]:
     return [json.loads(record.value) for record in records_for(topic, order_id)]

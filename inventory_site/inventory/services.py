@@ -78,7 +78,7 @@ def _reserve_lines(event: Event, reservation: dict) -> dict:
         },
     )
     log.info("reservation for order %s: %s %s", order_id, status, reason or "")
-    outbox.mark_pending(store.reservations(), order_id)
+    outbox.mark_pending(store.reservations(), order_id, updated)
     return store.reservation_finish(
         order_id=order_id,
         changes={"status": status, "reason": reason, "finished_at": datetime.now(UTC)},

@@ -71,7 +71,7 @@ def order_place(
         "history": [],
         "outbox": [outbox.entry(event)],
     }
-    outbox.mark_pending(store.orders(), order_id)
+    outbox.mark_pending(store.orders(), order_id, event)
     if not store.order_insert(order):
         return store.order_get(order_id), False
     outbox.flush_or_leave_for_relay(store.orders(), order)

@@ -20,11 +20,8 @@ class UnknownPayment(Exception):
 
 def payment_process(*, event: Event) -> dict:
     """The payment for an `order_placed` event: one per order, however often the event arrives."""
-    existing = store.payment_get(event.order_id)
-    if existing is None:
-        outbox.mark_pending(store.payments(), event.order_id)
-        existing = store.payment_insert(_new_payment(event))
-    outbox.flush(store.payments(), existing)  # a no-op unless a crash or the broker left it unsent
+    existing = store.payment_get(event.order_id) or store.payment_insert(_new_payment(event))
+    outbox.flush(store.payments(), existing)  # sends only what is still marked pending
     return existing
 
 
@@ -51,6 +48,7 @@ def _new_payment(event: Event) -> dict:
         },
     )
     log.info("payment %s for order %s: %s", payment_id, event.order_id, processed.payload["status"])
+    outbox.mark_pending(store.payments(), event.order_id, processed)
     return {
         "_id": event.order_id,
         "payment_id": payment_id,
@@ -80,7 +78,7 @@ def payment_refund(*, event: Event) -> dict:
             payload={"payment_id": payment["payment_id"], "amount": payment["amount"], "reason": reason},
         )
         changes = {"status": "REFUNDED", "refunded_at": datetime.now(UTC), "reason": f"refunded: {reason}"}
-        outbox.mark_pending(store.payments(), event.order_id)
+        outbox.mark_pending(store.payments(), event.order_id, refunded)
         payment = store.payment_update(order_id=event.order_id, changes=changes, outbox_entry=outbox.entry(refunded))
         log.info("payment %s refunded: %s", payment["payment_id"], reason)
     outbox.flush(store.payments(), payment)

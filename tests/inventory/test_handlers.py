@@ -3,7 +3,7 @@
 from common.consumer import Position
 from inventory import handlers, store
 from tests.factories import ProductFactory, follow_up, order_placed
-from tests.stack import events_for, wait_for
+from tests.stack import events_for, outbox_types, unsent, wait_for
 
 HERE = Position("payment_processed", 0, 0)
 
@@ -27,7 +27,8 @@ def test_a_paid_order_reserves_its_lines_and_emits_reserved():
 
     assert stock(product) == (7, 3, [])
     reservation = store.reservation_get(event.order_id)
-    assert reservation["status"] == "RESERVED" and reservation["outbox"] == []
+    assert reservation["status"] == "RESERVED" and outbox_types(reservation) == ["inventory_updated"]
+    assert unsent(store.reservations(), event.order_id) == []
     [emitted] = wait_for(lambda: events_for("inventory_updated", event.order_id), what="inventory_updated")
     assert emitted["payload"]["status"] == "RESERVED" and emitted["causation_id"] == event.event_id
     assert emitted["payload"]["shipping_address"] == "1 Test Street"

@@ -3,7 +3,7 @@
 from common.consumer import Position
 from shipments import handlers, store
 from tests.factories import follow_up, order_placed
-from tests.stack import events_for, wait_for
+from tests.stack import events_for, outbox_types, unsent, wait_for
 
 HERE = Position("inventory_updated", 0, 0)
 
@@ -21,7 +21,8 @@ def test_reserved_stock_ships_once_with_a_carrier_and_tracking_number():
 
     shipment = store.shipment_get(event.order_id)
     assert shipment["status"] == "SHIPPED" and shipment["shipping_address"] == "221B Baker Street"
-    assert shipment["carrier"] and shipment["tracking_number"] and shipment["outbox"] == []
+    assert shipment["carrier"] and shipment["tracking_number"] and outbox_types(shipment) == ["shipment_processed"]
+    assert unsent(store.shipments(), event.order_id) == []
     events = wait_for(lambda: events_for("shipment_processed", event.order_id), what="shipment_processed")
     assert {e["event_id"] for e in events} == {events[0]["event_id"]}
     assert events[0]["payload"]["tracking_number"] == shipment["tracking_number"]
