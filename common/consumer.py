@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from kafka import OffsetAndMetadata, TopicPartition
+from kafka import OffsetAndMetadata
 from kafka.errors import CommitFailedError, KafkaError
 from tenacity import Retrying, retry_if_exception_type, wait_exponential
 
@@ -63,13 +63,17 @@ class ConsumerLoop:
         try:
             while not self.stopping and not self._done(last_message):
                 batch = consumer.poll(timeout_ms=500)
-                for partition, records in batch.items():
-                    for record in records:
-                        if self.stopping or self._done(last_message):
-                            break
-                        self.process(record)
-                        self._commit(consumer, partition, record.offset + 1)
-                        last_message = time.monotonic()
+                handled = {}  # partition -> next offset, committed once per batch (fewer round trips)
+                try:
+                    for partition, records in batch.items():
+                        for record in records:
+                            if self.stopping or self._done(last_message):
+                                break
+                            self.process(record)
+                            handled[partition] = OffsetAndMetadata(record.offset + 1, None, -1)
+                            last_message = time.monotonic()
+                finally:
+                    self._commit(consumer, handled)  # only what was handled, also when stopping mid-batch
                 if self.outboxes and time.monotonic() - last_relay > self.relay_every:
                     self._relay()
                     last_relay = time.monotonic()
@@ -120,13 +124,15 @@ class ConsumerLoop:
         )
         return retrying(call)
 
-    def _commit(self, consumer, partition: TopicPartition, next_offset: int) -> None:
+    def _commit(self, consumer, offsets: dict) -> None:
+        if not offsets:
+            return
         try:
-            consumer.commit({partition: OffsetAndMetadata(next_offset, None, -1)})
+            consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as error:
-            # The group moved this partition elsewhere (or the broker is away): the new owner re-reads
+            # The group moved these partitions elsewhere (or the broker is away): the new owner re-reads
             # from the last commit, and the handlers are idempotent, so nothing is lost or doubled.
-            log.warning("commit of %s@%d failed: %s", partition, next_offset, error)
+            log.warning("commit of %s failed: %s", offsets, error)
 
     def _relay(self) -> None:
         try:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from pymongo.collection import Collection
 
-from common import kafka, metrics
+from common import kafka, metrics, mongo
 from common.events import Event, event_from_dict
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def entry(event: Event) -> dict:
 
 
 def _marks(collection: Collection) -> Collection:
-    return collection.database.outbox_pending
+    return mongo.collection(collection.database.name, "outbox_pending")
 
 
 def mark_pending(collection: Collection, document_id: str, event: Event) -> None:

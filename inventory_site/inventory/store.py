@@ -11,7 +11,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from common.mongo import database, one_writer_at_a_time
+from common.mongo import collection
 
 # Seeded on first start, never overwritten. P001-P005 have stock for load tests; P006 runs out fast on purpose.
 SEED_PRODUCTS = [
@@ -26,23 +26,23 @@ SEED_PRODUCTS = [
 
 @functools.cache
 def products() -> Collection:
-    collection = database("inventory").products
+    products = collection("inventory", "products")
     for product in SEED_PRODUCTS:
-        product_insert(collection, product)
-    return collection
+        product_insert(products, product)
+    return products
 
 
 @functools.cache
 def reservations() -> Collection:
-    collection = database("inventory").reservations
-    collection.create_index([("created_at", DESCENDING)])
-    return collection
+    reservations = collection("inventory", "reservations")
+    reservations.create_index([("created_at", DESCENDING)])
+    return reservations
 
 
-def product_insert(collection: Collection, product: dict) -> bool:
+def product_insert(products: Collection, product: dict) -> bool:
     """Add a product if its id is new (`available` units, none reserved); False if it exists."""
     try:
-        collection.insert_one({"reserved": 0, "holds": [], **product})
+        products.insert_one({"reserved": 0, "holds": [], **product})
         return True
     except DuplicateKeyError:
         return False
@@ -58,35 +58,31 @@ def products_page(*, skip: int, limit: int) -> tuple[list[dict], int]:
 
 
 def product_restock(product_id: str, quantity: int) -> dict | None:
-    with one_writer_at_a_time(f"product-{product_id}"):
-        return products().find_one_and_update(
-            {"_id": product_id}, {"$inc": {"available": quantity}}, return_document=ReturnDocument.AFTER
-        )
+    return products().find_one_and_update(
+        {"_id": product_id}, {"$inc": {"available": quantity}}, return_document=ReturnDocument.AFTER
+    )
 
 
 def stock_hold(*, product_id: str, order_id: str, quantity: int) -> bool:
     """Take `quantity` units for the order if there are enough and it holds none yet: one atomic update."""
-    with one_writer_at_a_time(f"product-{product_id}"):
-        taken = products().update_one(
-            {"_id": product_id, "available": {"$gte": quantity}, "holds": {"$ne": order_id}},
-            {"$inc": {"available": -quantity, "reserved": quantity}, "$push": {"holds": order_id}},
-        )
+    taken = products().update_one(
+        {"_id": product_id, "available": {"$gte": quantity}, "holds": {"$ne": order_id}},
+        {"$inc": {"available": -quantity, "reserved": quantity}, "$push": {"holds": order_id}},
+    )
     return taken.modified_count == 1
 
 
 def stock_release(*, product_id: str, order_id: str, quantity: int) -> None:
     """Give back the units an order holds (only if it holds them, so a retry gives nothing back twice)."""
-    with one_writer_at_a_time(f"product-{product_id}"):
-        products().update_one(
-            {"_id": product_id, "holds": order_id},
-            {"$inc": {"available": quantity, "reserved": -quantity}, "$pull": {"holds": order_id}},
-        )
+    products().update_one(
+        {"_id": product_id, "holds": order_id},
+        {"$inc": {"available": quantity, "reserved": -quantity}, "$pull": {"holds": order_id}},
+    )
 
 
 def hold_clear(*, product_id: str, order_id: str) -> None:
     """The reservation is final: the order keeps its units, and its hold marker goes."""
-    with one_writer_at_a_time(f"product-{product_id}"):
-        products().update_one({"_id": product_id, "holds": order_id}, {"$pull": {"holds": order_id}})
+    products().update_one({"_id": product_id, "holds": order_id}, {"$pull": {"holds": order_id}})
 
 
 def product_holder(product_id: str, order_id: str) -> str:

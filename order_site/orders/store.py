@@ -11,7 +11,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from common.mongo import database
+from common.mongo import collection
 
 # A status only moves up this ladder; SHIPPED and CANCELLED are final and never change.
 STATUS_RANK = {"PENDING": 0, "PAID": 1, "RESERVED": 2, "SHIPPED": 3, "CANCELLED": 3}
@@ -20,15 +20,15 @@ FINAL_STATUSES = {"SHIPPED", "CANCELLED"}
 
 @functools.cache
 def orders() -> Collection:
-    collection = database("orders").orders
-    collection.create_index([("created_at", DESCENDING)])
-    collection.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
-    collection.create_index([("customer_id", ASCENDING), ("created_at", DESCENDING)])
-    return collection
+    orders = collection("orders", "orders")
+    orders.create_index([("created_at", DESCENDING)])
+    orders.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
+    orders.create_index([("customer_id", ASCENDING), ("created_at", DESCENDING)])
+    return orders
 
 
 def idempotency_keys() -> Collection:
-    return database("orders").idempotency_keys  # _id is the key, so the key is unique
+    return collection("orders", "idempotency_keys")  # _id is the key, so the key is unique
 
 
 def order_insert(document: dict) -> bool:

@@ -6,14 +6,14 @@ from pymongo import DESCENDING, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from common.mongo import database
+from common.mongo import collection
 
 
 @functools.cache
 def payments() -> Collection:
-    collection = database("payments").payments
-    collection.create_index([("created_at", DESCENDING)])
-    return collection
+    payments = collection("payments", "payments")
+    payments.create_index([("created_at", DESCENDING)])
+    return payments
 
 
 def payment_insert(document: dict) -> dict:

@@ -6,14 +6,14 @@ from pymongo import DESCENDING
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from common.mongo import database
+from common.mongo import collection
 
 
 @functools.cache
 def shipments() -> Collection:
-    collection = database("shipments").shipments
-    collection.create_index([("created_at", DESCENDING)])
-    return collection
+    shipments = collection("shipments", "shipments")
+    shipments.create_index([("created_at", DESCENDING)])
+    return shipments
 
 
 def shipment_insert(document: dict) -> dict:
