@@ -127,7 +127,10 @@ running_pid() {  # prints the pid if the component runs (its recorded process gr
   f=$(pidfile "$1")
   [[ -f $f ]] || return 1
   pid=$(cat "$f")
-  [[ $(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ') == "$pid" ]] || return 1
+  local pgid state
+  read -r pgid state < <(ps -o pgid=,stat= -p "$pid" 2>/dev/null) || return 1
+  # a dead process whose parent has not reaped it yet is a zombie (Z): not running
+  [[ $pgid == "$pid" && $state != Z* ]] || return 1
   echo "$pid"
 }
 
@@ -138,6 +141,7 @@ start() {  # name, dir, command…: start detached in its own process group, rem
   echo "--- started $(date -Is): $*" >> "$LOGS/$name.log"
   (cd "$dir" && exec setsid "$@" >> "$LOGS/$name.log" 2>&1 < /dev/null) &
   echo $! > "$(pidfile "$name")"
+  disown $!  # its own life: this shell neither waits for it nor reports its end
   echo "    started $name (pid $!)"
 }
 

@@ -44,13 +44,28 @@ def producer() -> KafkaProducer:
         return _cached_producer()
 
 
+def _discard_producer() -> None:
+    """Start afresh after a failed send: a producer can stay wedged after the broker restarts."""
+    with _producer_lock:
+        if _cached_producer.cache_info().currsize:
+            stale = _cached_producer()
+            _cached_producer.cache_clear()
+            stale.close(timeout=0)
+
+
+def _send_all(records: list[dict], timeout: float) -> None:
+    try:
+        futures = [producer().send(**record) for record in records]
+        for future in futures:
+            future.get(timeout=timeout)
+    except KafkaError:
+        _discard_producer()
+        raise
+
+
 def publish(events: list[Event], timeout: float = SEND_TIMEOUT_SECONDS) -> None:
     """Send the events and wait until the broker has them all (acks=all); raise KafkaError otherwise."""
-    futures = [
-        producer().send(event.event_type, key=event.order_id.encode(), value=event.to_bytes()) for event in events
-    ]
-    for future in futures:
-        future.get(timeout=timeout)
+    _send_all([{"topic": e.event_type, "key": e.order_id.encode(), "value": e.to_bytes()} for e in events], timeout)
 
 
 def dead_letter(record, reason: str, group: str) -> None:
@@ -63,9 +78,8 @@ def dead_letter(record, reason: str, group: str) -> None:
         ("dlt.group", group.encode()),
         ("dlt.failed_at", now_iso().encode()),
     ]
-    producer().send(f"{record.topic}.DLT", key=record.key, value=record.value, headers=headers).get(
-        timeout=SEND_TIMEOUT_SECONDS
-    )
+    _send_all([{"topic": f"{record.topic}.DLT", "key": record.key, "value": record.value, "headers": headers}],
+              SEND_TIMEOUT_SECONDS)
 
 
 def consumer(*topics: str, group: str, instance: str | None = None, **config) -> KafkaConsumer:
