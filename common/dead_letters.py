@@ -33,11 +33,18 @@ def _dead_letter(record) -> DeadLetter:
     )
 
 
-def _read_to_end(consumer: KafkaConsumer, partitions: list[TopicPartition]):
-    end = consumer.end_offsets(partitions)
-    while any(consumer.position(p) < end[p] for p in partitions):
+def _records_until_end(consumer: KafkaConsumer):
+    """Every record from the consumer's position to the end of its partitions as they were when it started.
+    (A group consumer gets its partitions during the first polls, which may already return records.)"""
+    end = {}
+    while True:
         for records in consumer.poll(timeout_ms=1000).values():
             yield from records
+        assigned = consumer.assignment()
+        if assigned:
+            end.update(consumer.end_offsets([p for p in assigned if p not in end]))
+            if all(consumer.position(p) >= end[p] for p in assigned):
+                return
 
 
 def dead_letters(topic: str) -> list[DeadLetter]:
@@ -48,7 +55,7 @@ def dead_letters(topic: str) -> list[DeadLetter]:
         partitions = [TopicPartition(dlt, p) for p in sorted(consumer.partitions_for_topic(dlt) or [])]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
-        return [_dead_letter(record) for record in _read_to_end(consumer, partitions)]
+        return [_dead_letter(record) for record in _records_until_end(consumer)]
     finally:
         consumer.close()
 
@@ -57,10 +64,8 @@ def replay(topic: str) -> list[DeadLetter]:
     """Send the dead letters not replayed before back to their topic (say, after a fix); return them."""
     consumer = kafka.consumer(f"{topic}.DLT", group=f"{REPLAY_GROUP}-{topic}")
     try:
-        while not consumer.assignment():  # join the group and get its partitions
-            consumer.poll(timeout_ms=500)
         replayed = []
-        for record in _read_to_end(consumer, list(consumer.assignment())):
+        for record in _records_until_end(consumer):
             kafka.producer().send(topic, key=record.key, value=record.value,
                                   headers=[("dlt.replayed_from", f"{record.partition}:{record.offset}".encode())])
             replayed.append(_dead_letter(record))
