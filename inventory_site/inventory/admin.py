@@ -1,0 +1,24 @@
+from django.contrib import admin
+
+from common.admin_pages import MongoPage
+from inventory import services, store
+
+
+def restock(request, product: dict) -> str:
+    quantity = request.POST.get("quantity", "")
+    if not quantity.isdigit() or not 1 <= int(quantity) <= 1_000_000:
+        return "Nothing changed: the quantity must be a whole number from 1 to 1,000,000."
+    quantity = int(quantity)
+    services.product_restock(product_id=product["_id"], quantity=quantity)
+    return f"Added {quantity} units to {product['_id']}."
+
+
+admin.site.register_page(MongoPage(
+    app_label="inventory", name="Products", collection=store.products,
+    columns=("name", "price", "available", "reserved"), hidden_fields=("holds",),
+    action=restock, action_label="Restock",
+))
+admin.site.register_page(MongoPage(
+    app_label="inventory", name="Reservations", collection=store.reservations,
+    columns=("status", "reason", "lines", "created_at"), filters={"status": ("PENDING", "RESERVED", "REJECTED")},
+))

@@ -1,0 +1,9 @@
+from django.contrib import admin
+
+from common.admin_pages import MongoPage
+from shipments import store
+
+admin.site.register_page(MongoPage(
+    app_label="shipments", name="Shipments", collection=store.shipments,
+    columns=("status", "carrier", "tracking_number", "created_at"), search_fields=("_id", "tracking_number"),
+))
