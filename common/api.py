@@ -8,7 +8,7 @@ from django.http import HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, permission_classes
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -61,6 +61,13 @@ def exception_handler(error, context):
         return Response({"detail": "the store is unreachable; try again shortly"},
                         status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "2"})
     return drf_exception_handler(error, context)
+
+
+def found_or_404(document: dict | None, description: str) -> dict:
+    """The document a path named, or a 404 (any id, malformed or not, that matches nothing)."""
+    if document is None:
+        raise NotFound(f"no {description}")
+    return document
 
 
 class Page:

@@ -20,6 +20,7 @@ from pymongo.database import Database
 from pymongo.errors import (
     AutoReconnect,
     ConnectionFailure,
+    DuplicateKeyError,
     ExecutionTimeout,
     NetworkTimeout,
     ServerSelectionTimeoutError,
@@ -41,6 +42,15 @@ def database(name: str) -> Database:
 
 def collection(database_name: str, name: str) -> "Collection":
     return Collection(database(database_name), name)
+
+
+def insert_or_get(collection: "Collection", document: dict) -> dict:
+    """Insert a document keyed by a natural id, or return the one already there (one per key, however often)."""
+    try:
+        collection.insert_one(document)
+        return document
+    except DuplicateKeyError:
+        return collection.find_one({"_id": document["_id"]})
 
 
 @functools.cache

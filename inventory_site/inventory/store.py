@@ -11,7 +11,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from common.mongo import collection
+from common.mongo import collection, insert_or_get
 
 # Seeded on first start, never overwritten. P001-P005 have stock for load tests; P006 runs out fast on purpose.
 SEED_PRODUCTS = [
@@ -95,11 +95,7 @@ def product_holder(product_id: str, order_id: str) -> str:
 
 def reservation_start(document: dict) -> dict:
     """The order's reservation: a new PENDING one, or the one it has already (the order id is the _id)."""
-    try:
-        reservations().insert_one(document)
-        return document
-    except DuplicateKeyError:
-        return reservation_get(document["_id"])
+    return insert_or_get(reservations(), document)
 
 
 def reservation_get(order_id: str) -> dict | None:

@@ -1,11 +1,11 @@
 """HTTP interface of the inventory site: stock levels, and restocking for staff."""
 
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import found_or_404
 from inventory import services, store
 from inventory.serializers import ProductOut, RestockIn
 
@@ -22,10 +22,7 @@ class ProductDetail(APIView):
     @extend_schema(responses=ProductOut)
     def get(self, request, product_id: str):
         """One product's stock."""
-        product = store.product_get(product_id)
-        if product is None:
-            raise NotFound(f"no product {product_id}")
-        return Response(ProductOut(product).data)
+        return Response(ProductOut(found_or_404(store.product_get(product_id), f"product {product_id}")).data)
 
 
 class ProductRestock(APIView):
@@ -37,6 +34,4 @@ class ProductRestock(APIView):
         data = RestockIn(data=request.data)
         data.is_valid(raise_exception=True)
         product = services.product_restock(product_id=product_id, quantity=data.validated_data["quantity"])
-        if product is None:
-            raise NotFound(f"no product {product_id}")
-        return Response(ProductOut(product).data)
+        return Response(ProductOut(found_or_404(product, f"product {product_id}")).data)

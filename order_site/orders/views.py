@@ -2,20 +2,16 @@
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import Page
+from common.api import Page, found_or_404
 from orders import services, store
 from orders.serializers import OrderIn, OrderOut, TimelineEntry, order_lines
 
 
 def order_or_404(order_id: str) -> dict:
-    order = store.order_get(order_id)
-    if order is None:
-        raise NotFound(f"no order {order_id}")
-    return order
+    return found_or_404(store.order_get(order_id), f"order {order_id}")
 
 
 class OrderList(APIView):

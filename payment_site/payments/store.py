@@ -4,9 +4,8 @@ import functools
 
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError
 
-from common.mongo import collection
+from common.mongo import collection, insert_or_get
 
 
 @functools.cache
@@ -18,11 +17,7 @@ def payments() -> Collection:
 
 def payment_insert(document: dict) -> dict:
     """Insert the order's payment, or return the one it already has (the order id is the _id: one per order)."""
-    try:
-        payments().insert_one(document)
-        return document
-    except DuplicateKeyError:
-        return payment_get(document["_id"])
+    return insert_or_get(payments(), document)
 
 
 def payment_get(order_id: str) -> dict | None:

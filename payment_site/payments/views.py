@@ -1,11 +1,10 @@
 """HTTP interface of the payment site (read-only: payments are made by events)."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import Page
+from common.api import Page, found_or_404
 from payments import store
 from payments.serializers import PaymentOut
 
@@ -28,7 +27,4 @@ class PaymentDetail(APIView):
     @extend_schema(responses=PaymentOut)
     def get(self, request, order_id: str):
         """The payment of one order."""
-        payment = store.payment_get(order_id)
-        if payment is None:
-            raise NotFound(f"no payment for order {order_id}")
-        return Response(PaymentOut(payment).data)
+        return Response(PaymentOut(found_or_404(store.payment_get(order_id), f"payment for order {order_id}")).data)

@@ -4,9 +4,8 @@ import functools
 
 from pymongo import DESCENDING
 from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError
 
-from common.mongo import collection
+from common.mongo import collection, insert_or_get
 
 
 @functools.cache
@@ -18,11 +17,7 @@ def shipments() -> Collection:
 
 def shipment_insert(document: dict) -> dict:
     """Insert the order's shipment, or return the one it already has (one per order)."""
-    try:
-        shipments().insert_one(document)
-        return document
-    except DuplicateKeyError:
-        return shipment_get(document["_id"])
+    return insert_or_get(shipments(), document)
 
 
 def shipment_get(order_id: str) -> dict | None:

@@ -1,11 +1,10 @@
 """HTTP interface of the shipment site (read-only: shipments are made by events)."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import Page
+from common.api import Page, found_or_404
 from shipments import store
 from shipments.serializers import ShipmentOut
 
@@ -24,7 +23,5 @@ class ShipmentDetail(APIView):
     @extend_schema(responses=ShipmentOut)
     def get(self, request, order_id: str):
         """The shipment of one order."""
-        shipment = store.shipment_get(order_id)
-        if shipment is None:
-            raise NotFound(f"no shipment for order {order_id}")
+        shipment = found_or_404(store.shipment_get(order_id), f"shipment for order {order_id}")
         return Response(ShipmentOut(shipment).data)
