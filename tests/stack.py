@@ -57,10 +57,10 @@ def kill_hard(component: str) -> None:
     pid = pid_of(component)
     assert pid, f"{component} is not running"
     os.killpg(pid, signal.SIGKILL)
-    wait_for(lambda: not _alive(pid), timeout=10, what=f"{component} to die")
+    wait_for(lambda: not alive(pid), timeout=10, what=f"{component} to die")
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import FAULT_REPORT
 from tests.faults.pipeline import BURST, Burst, check_invariants, topic_records, wait_until_consumed, wait_until_final
-from tests.stack import SITES, kill_hard, manage_all, pid_of, wait_for
+from tests.stack import SITES, alive, kill_hard, manage_all, pid_of, wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -60,8 +60,7 @@ def test_sigterm_finishes_the_current_event_and_loses_nothing():
         pids = {name: pid_of(name) for name in CONSUMERS}
         for pid in pids.values():
             os.killpg(pid, signal.SIGTERM)
-        wait_for(lambda: not any(os.path.exists(f"/proc/{pid}/stat") and open(f"/proc/{pid}/stat").read().split()[2]
-                                 != "Z" for pid in pids.values()), timeout=30, what="consumers to exit on SIGTERM")
+        wait_for(lambda: not any(alive(pid) for pid in pids.values()), timeout=30, what="consumers to exit on SIGTERM")
         manage_all("up", *CONSUMERS)
 
     converge = during_burst(burst, terminate_and_restart)

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.stack import MANAGE_ALL, process_env, wait_for
+from tests.stack import MANAGE_ALL, alive, process_env, wait_for
 
 OFFSET = 20000  # beside the test stack (+10000) and a developer's `up` (+0)
 
@@ -21,14 +21,6 @@ def run(state, *args):
 def port_open(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 @pytest.fixture
