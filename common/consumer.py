@@ -78,7 +78,9 @@ class ConsumerLoop:
                     self._relay()
                     last_relay = time.monotonic()
         finally:
-            consumer.close()  # leaves the group at once, so its partitions move without a session timeout
+            # With a stable --instance name (static membership) the group keeps this member's partitions
+            # until its session times out, so a restart takes them back without a rebalance.
+            consumer.close()
             log.info("consumer closed after %d event(s)", self.processed)
 
     def _done(self, last_message: float) -> bool:
