@@ -96,10 +96,8 @@ class Page:
         return (self.number - 1) * self.size
 
     def response(self, results: list, count: int) -> Response:
-        def link(number):
-            return self.request.build_absolute_uri() if number is None else self.request.build_absolute_uri(
-                f"?{self._query(number)}"
-            )
+        def link(number: int) -> str:
+            return self.request.build_absolute_uri(f"?{self._query(number)}")
 
         has_next = self.skip + len(results) < count
         return Response(
