@@ -1,24 +1,33 @@
-"""The consumer loop every site runs (`manage.py runconsumer`).
+"""The consumer loop every site runs (`manage.py runconsumer`), one poll batch at a time.
 
-For each record: parse and check the event, call the site's handler, then commit the offset, so an
-event is committed only after its handler's write (at-least-once in; the handlers make the effect
-exactly-once). A store or broker that is down is retried with backoff and the record is never
-skipped; an event that can never succeed goes to `<topic>.DLT` with the reason, and the loop goes on.
-SIGTERM finishes the current record, commits and closes.
+A batch is handled as a unit:
+1. every record is parsed and checked; one that can never be processed is dead-lettered;
+2. the site's handler gets the batch's events of its topics as one list, writes their results with
+   as few store round trips as it can, and returns the events those results cause;
+3. those events and the dead letters are sent, and the broker's acknowledgement (acks=all) is
+   awaited once for all of them;
+4. the batch's offsets are committed.
+
+A crash before 4 redelivers the whole batch. The handlers find the results they wrote and return the
+same events again (their ids are derived from the cause), so every effect happens once: the
+uncommitted input offset is the consumers' outbox (DESIGN.md section 6). A store or broker that is
+down is retried with backoff and the batch is never skipped. When a handler fails on a batch, it is
+run again one event at a time, so only the event it cannot handle goes to `<topic>.DLT`, with the
+reason. SIGTERM finishes the current batch, commits and closes.
 """
 
 import logging
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
-from django.conf import settings
-from kafka import OffsetAndMetadata
+from kafka import OffsetAndMetadata, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from tenacity import Retrying, retry_if_exception_type, wait_exponential
 
-from common import kafka, metrics, mongo, outbox
+from common import kafka, metrics, mongo
 from common.events import Event, PoisonEvent, parse_event
 
 log = logging.getLogger(__name__)
@@ -35,7 +44,15 @@ class Position:
     offset: int
 
 
-Handler = Callable[[Event, Position], None]
+class Delivery(NamedTuple):
+    """One consumed event and where it came from: `for event, position in batch`."""
+
+    event: Event
+    position: Position
+
+
+# A handler takes the deliveries of a batch, in the order they were consumed, and returns the events to send.
+Handler = Callable[[list[Delivery]], list[Event]]
 
 
 @dataclass
@@ -43,15 +60,14 @@ class ConsumerLoop:
     group: str
     handlers: dict[str, Handler]
     instance: str | None = None
-    outboxes: list = field(default_factory=list)  # callables returning the collections whose outbox we relay
     max_messages: int | None = None
     idle_timeout: float | None = None
-    relay_every: float = 5.0
+    max_batch: int = 500
     stopping: bool = False
     processed: int = 0
 
     def stop(self, *_):
-        log.info("stop requested: finishing the current event")
+        log.info("stop requested: finishing the current batch")
         self.stopping = True
 
     def run(self) -> None:
@@ -59,24 +75,15 @@ class ConsumerLoop:
         signal.signal(signal.SIGINT, self.stop)
         consumer = self._retry(lambda: kafka.consumer(*self.handlers, group=self.group, instance=self.instance))
         log.info("consuming %s as group %s", ", ".join(self.handlers), self.group)
-        last_message = last_relay = time.monotonic()
+        last_message = time.monotonic()
         try:
             while not self.stopping and not self._done(last_message):
-                batch = consumer.poll(timeout_ms=500)
-                handled = {}  # partition -> next offset, committed once per batch (fewer round trips)
-                try:
-                    for partition, records in batch.items():
-                        for record in records:
-                            if self.stopping or self._done(last_message):
-                                break
-                            self.process(record)
-                            handled[partition] = OffsetAndMetadata(record.offset + 1, None, -1)
-                            last_message = time.monotonic()
-                finally:
-                    self._commit(consumer, handled)  # only what was handled, also when stopping mid-batch
-                if self.outboxes and time.monotonic() - last_relay > self.relay_every:
-                    self._relay()
-                    last_relay = time.monotonic()
+                room = self.max_batch if self.max_messages is None else self.max_messages - self.processed
+                records = [r for rs in consumer.poll(timeout_ms=500, max_records=room).values() for r in rs]
+                if records:
+                    self.process(records)  # raises, leaving the batch uncommitted, if stopped while retrying
+                    self._commit(consumer, records)
+                    last_message = time.monotonic()
         finally:
             # With a stable --instance name (static membership) the group keeps this member's partitions
             # until its session times out, so a restart takes them back without a rebalance.
@@ -88,30 +95,55 @@ class ConsumerLoop:
             return True
         return self.idle_timeout is not None and time.monotonic() - last_message > self.idle_timeout
 
-    def process(self, record) -> None:
-        """Handle one record: retried while the store or broker is down, dead-lettered if it can never succeed."""
-        position = Position(record.topic, record.partition, record.offset)
+    def process(self, records: list) -> None:
+        """Handle one poll batch: results written, caused events and dead letters acknowledged by the broker."""
         started = time.perf_counter()
+        self._records = {}
+        self._outgoing = []  # records to send: the events the handlers return, and dead letters
+        batches: dict[Handler, list[Delivery]] = {}
+        seen = set()
+        for record in records:
+            try:
+                event = parse_event(record.value, record.topic)
+            except PoisonEvent as error:
+                self._dead_letter(record, str(error))
+                continue
+            if event.event_id in seen:  # delivered twice in one batch: once is enough
+                continue
+            seen.add(event.event_id)
+            position = Position(record.topic, record.partition, record.offset)
+            self._records[position] = record
+            batches.setdefault(self.handlers[record.topic], []).append(Delivery(event, position))
+        for handler, batch in batches.items():
+            self._handle(handler, batch)
+        self._retry(lambda: kafka.send_all(self._outgoing))
+        self.processed += len(records)
+        log.info("batch of %d event(s) handled, %d sent", len(records), len(self._outgoing))
+        metrics.BATCH_SIZE.observe(len(records))
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    def _handle(self, handler: Handler, batch: list[Delivery]) -> None:
         try:
-            event = parse_event(record.value, record.topic)
-            self._retry(lambda: self.handlers[record.topic](event, position))
-            outcome = "handled"
-        except PoisonEvent as error:
-            self._dead_letter(record, str(error))
-            outcome = "dead_lettered"
+            caused = self._retry(lambda: handler(batch))
         except Exception as error:  # a handler bug or impossible data: never block the partition on it
             if self.stopping:
-                raise  # stopped while retrying: leave the record uncommitted for the next consumer
-            log.exception("handler failed on %s", position)
-            self._dead_letter(record, f"handler error: {type(error).__name__}: {error}")
-            outcome = "dead_lettered"
-        self.processed += 1
-        metrics.EVENTS_CONSUMED.labels(record.topic, outcome).inc()
-        metrics.HANDLE_SECONDS.labels(record.topic).observe(time.perf_counter() - started)
+                raise  # stopped while retrying: leave the batch uncommitted for the next consumer
+            if len(batch) > 1:
+                log.warning("handler failed on a batch of %d, handling them one by one: %s", len(batch), error)
+                for delivery in batch:  # handlers are idempotent, so the ones already done change nothing
+                    self._handle(handler, [delivery])
+                return
+            log.exception("handler failed on %s", batch[0].position)
+            self._dead_letter(self._records[batch[0].position], f"handler error: {type(error).__name__}: {error}")
+            return
+        self._outgoing += [kafka.event_record(event) for event in caused]
+        for _, position in batch:
+            metrics.EVENTS_CONSUMED.labels(position.topic, "handled").inc()
 
     def _dead_letter(self, record, reason: str) -> None:
         log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
-        self._retry(lambda: kafka.dead_letter(record, reason, self.group))
+        self._outgoing.append(kafka.dead_letter_record(record, reason, self.group))
+        metrics.EVENTS_CONSUMED.labels(record.topic, "dead_lettered").inc()
 
     def _retry(self, call):
         """Call until it succeeds, backing off while the store or broker is unreachable (but not past a stop)."""
@@ -126,18 +158,13 @@ class ConsumerLoop:
         )
         return retrying(call)
 
-    def _commit(self, consumer, offsets: dict) -> None:
-        if not offsets:
-            return
+    def _commit(self, consumer, records: list) -> None:
+        offsets = {}
+        for record in records:  # a poll returns each partition's records in offset order
+            offsets[TopicPartition(record.topic, record.partition)] = OffsetAndMetadata(record.offset + 1, None, -1)
         try:
             consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as error:
             # The group moved these partitions elsewhere (or the broker is away): the new owner re-reads
             # from the last commit, and the handlers are idempotent, so nothing is lost or doubled.
             log.warning("commit of %s failed: %s", offsets, error)
-
-    def _relay(self) -> None:
-        try:
-            outbox.relay([collection() for collection in self.outboxes], older_than=settings.OUTBOX_RELAY_AFTER_SECONDS)
-        except TRANSIENT_ERRORS as error:
-            log.warning("outbox relay deferred: %s", error)

@@ -181,6 +181,11 @@ def new_event(event_type: str, *, order_id: str, payload: dict, producer: str, c
     )
 
 
+def caused_by(document: dict, cause: Event) -> list[Event]:
+    """The events a result document keeps that `cause` made it emit (sent again when `cause` is redelivered)."""
+    return [event_from_dict(item) for item in document["events"] if item["causation_id"] == cause.event_id]
+
+
 def event_from_dict(data: dict) -> Event:
     return Event(**{field: data[field] for field in Event.__dataclass_fields__})
 

@@ -19,6 +19,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import (
     AutoReconnect,
+    BulkWriteError,
     ConnectionFailure,
     DuplicateKeyError,
     ExecutionTimeout,
@@ -53,6 +54,44 @@ def insert_or_get(collection: "Collection", document: dict) -> dict:
         return collection.find_one({"_id": document["_id"]})
 
 
+DUPLICATE_KEY = 11000
+
+
+def insert_many_new(collection: "Collection", documents: list[dict]) -> list[str]:
+    """Insert a batch of documents keyed by natural ids, in one round trip; return the ids that existed already.
+
+    Unordered, so a key that exists (a redelivered event's result) is skipped, not fatal.
+    """
+    if not documents:
+        return []
+    try:
+        collection.insert_many(documents, ordered=False)
+        return []
+    except BulkWriteError as error:
+        if any(failure["code"] != DUPLICATE_KEY for failure in error.details["writeErrors"]):
+            raise
+        return [documents[failure["index"]]["_id"] for failure in error.details["writeErrors"]]
+
+
+def insert_or_get_many(collection: "Collection", documents: list[dict]) -> list[dict]:
+    """`insert_or_get` for a batch: the documents as stored, in order (only the ones that existed are read back)."""
+    existed = set(insert_many_new(collection, documents))
+    return [collection.find_one({"_id": doc["_id"]}) if doc["_id"] in existed else doc for doc in documents]
+
+
+# FerretDB 1.24 hangs for good on an update command of 100 or more statements (each statement's cursor stays
+# open until the command ends, and its SQLite pool has 100 connections), so bulk writes go in smaller commands.
+BULK_CHUNK = 50
+
+
+def bulk_write(collection: "Collection", requests: list) -> int:
+    """Run the write requests (ordered) in commands of at most BULK_CHUNK; return how many documents matched."""
+    matched = 0
+    for start in range(0, len(requests), BULK_CHUNK):
+        matched += collection.bulk_write(requests[start:start + BULK_CHUNK]).matched_count
+    return matched
+
+
 @functools.cache
 def _store_isolates_writes() -> bool:
     if settings.MONGODB_SERIALIZE_WRITES != "auto":
@@ -79,6 +118,14 @@ class Collection(pymongo.collection.Collection):
     def insert_one(self, *args, **kwargs):
         with _writers_take_turns(self.database.name):
             return super().insert_one(*args, **kwargs)
+
+    def insert_many(self, *args, **kwargs):
+        with _writers_take_turns(self.database.name):
+            return super().insert_many(*args, **kwargs)
+
+    def bulk_write(self, *args, **kwargs):
+        with _writers_take_turns(self.database.name):
+            return super().bulk_write(*args, **kwargs)
 
     def update_one(self, *args, **kwargs):
         with _writers_take_turns(self.database.name):

@@ -1,85 +1,114 @@
-"""The transactional outbox, built from single-document writes (DESIGN.md section 6).
+"""The outbox, for the one step that has no input event to fall back on: a request (POST /orders).
 
-A step writes the event it emits into an `outbox` array *in the same document* as its result, in
-the same atomic write, so the event exists exactly when the result does. The array only grows: it
-is the list of events that document caused. Which of them are still to be sent is recorded apart,
-one small document per event in the database's `outbox_pending` collection:
+A consumer needs no outbox: its uncommitted input offset makes the step run again after a crash
+(common.consumer). A request has nothing like it, so (DESIGN.md section 6):
 
-1. `mark_pending(event)` before the write (so a written event is always marked);
-2. the write, with the event in the document's `outbox`;
-3. `flush`: send the marked events (acks=all), then delete their marks.
+1. `mark_pending` writes a small mark per event into the database's `outbox_pending` collection;
+2. the step's write puts the event into its document's `events` list, in the same atomic write as the result;
+3. `send_in_background` hands the event to the producer and the request is answered at once; once the
+   broker has it (acks=all) its mark is deleted, many at a time, by a background thread.
 
-A crash or a broker outage between the steps leaves marks behind, and `relay` sends their events
-later. So an event is never lost; it may be sent twice, which the consumers' idempotency makes
-harmless. Keeping the marks apart (rather than pulling sent events out of the document) means the
-document has one writer only, the step that owns it, and the relay reads a small collection instead
-of scanning every order: FerretDB's SQLite backend answers any query but `{_id: …}` with a full scan,
-and does not isolate concurrent updates of one document.
+A crash or a broker outage between the steps leaves marks behind, and `relay` (`manage.py runrelay`)
+sends their events later: an event is never lost; it may be sent twice, which the consumers'
+idempotency makes harmless. The marks live apart from the documents so that the relay reads a small
+collection instead of scanning every order (FerretDB answers any query but `{_id: …}` with a full scan).
 """
 
 import logging
+import queue
+import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
+from pymongo import DeleteOne
 from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
 
 from common import kafka, metrics, mongo
 from common.events import Event, event_from_dict
 
 log = logging.getLogger(__name__)
 
-# A mark whose event was never written (the step died between the two writes and was not retried)
-# is dropped after this long; sooner could race a step that is still retrying its write.
+# A mark whose event was never written (the request died between the two writes) is dropped after this long.
 ORPHAN_MARK_SECONDS = 3600
+BROKER_AWAY_SECONDS = 5
 
 
-def entry(event: Event) -> dict:
-    """What goes into an `outbox` array: the event as plain JSON-able data."""
-    return event.to_dict()
+MARKS = "outbox_pending"
 
 
 def _marks(collection: Collection) -> Collection:
-    return mongo.collection(collection.database.name, "outbox_pending")
+    return mongo.collection(collection.database.name, MARKS)
 
 
 def mark_pending(collection: Collection, document_id: str, event: Event) -> None:
-    """Call before the write that puts `event` in the document's outbox (again on every retry of the step)."""
-    mark = {"collection": collection.name, "document_id": document_id, "since": datetime.now(UTC)}
-    _marks(collection).update_one({"_id": event.event_id}, {"$set": mark}, upsert=True)
-
-
-def flush(collection: Collection, document: dict) -> None:
-    """Send the document's events that are still marked, then unmark them. Raises if the broker is away."""
-    marks = _marks(collection)
-    pending = [item for item in document.get("outbox", []) if marks.find_one({"_id": item["event_id"]}, {"_id": 1})]
-    _send(marks, pending)
-
-
-def _send(marks: Collection, entries: list[dict]) -> None:
-    if not entries:
-        return
-    kafka.publish([event_from_dict(item) for item in entries])
-    for item in entries:
-        marks.delete_one({"_id": item["event_id"]})
-        metrics.EVENTS_PUBLISHED.labels(item["event_type"]).inc()
-
-
-_broker_away_until = 0.0
-
-
-def flush_or_leave_for_relay(collection: Collection, document: dict) -> None:
-    """For request handlers: send now if the broker answers, else leave it to the relay and answer anyway.
-
-    After a failure the broker is not tried again for a few seconds, so requests stay fast while it is away.
-    """
-    global _broker_away_until
-    if time.monotonic() < _broker_away_until:
-        return
+    """Call before the write that puts `event` into the document (again on a retried request: it stays one mark)."""
+    mark = {"_id": event.event_id, "collection": collection.name, "document_id": document_id,
+            "since": datetime.now(UTC)}
     try:
-        _send(_marks(collection), document.get("outbox", []))  # all of a new document's events are pending
+        _marks(collection).insert_one(mark)
+    except DuplicateKeyError:
+        pass
+
+
+class _Unmarker:
+    """Deletes the marks of acknowledged events in the background, many per store round trip."""
+
+    def __init__(self):
+        self.acknowledged = queue.SimpleQueue()  # (database name, event id)
+        self.broker_away_until = 0.0
+        threading.Thread(target=self._run, name="outbox-unmarker", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            done = [self.acknowledged.get()]
+            time.sleep(0.05)  # let the acknowledgements of a burst gather
+            while not self.acknowledged.empty():
+                done.append(self.acknowledged.get())
+            by_database = defaultdict(list)
+            for database_name, event_id in done:
+                by_database[database_name].append(DeleteOne({"_id": event_id}))
+            for database_name, deletes in by_database.items():
+                try:
+                    mongo.bulk_write(mongo.collection(database_name, MARKS), deletes)
+                except mongo.TRANSIENT_ERRORS as error:  # the relay re-sends those events: harmless
+                    log.warning("outbox marks not deleted: %s", error)
+
+
+_unmarker = None
+_unmarker_lock = threading.Lock()
+
+
+def _unmarker_started() -> _Unmarker:
+    global _unmarker
+    with _unmarker_lock:
+        if _unmarker is None:
+            _unmarker = _Unmarker()
+        return _unmarker
+
+
+def send_in_background(collection: Collection, document: dict) -> None:
+    """For requests: hand the document's events to the producer and return; the relay covers what fails.
+
+    While the broker is away (a send failed lately) nothing is tried, so requests stay fast.
+    """
+    unmarker = _unmarker_started()
+    if time.monotonic() < unmarker.broker_away_until:
+        return
+    def sent(event: Event) -> None:
+        unmarker.acknowledged.put((collection.database.name, event.event_id))
+        metrics.EVENTS_PUBLISHED.labels(event.event_type).inc()
+
+    def failed(event: Event) -> None:
+        unmarker.broker_away_until = time.monotonic() + BROKER_AWAY_SECONDS
+        log.warning("broker did not take %s of %s: left for the relay", event.event_type, document["_id"])
+
+    try:
+        for item in document["events"]:
+            kafka.publish_in_background(event_from_dict(item), sent, failed)
     except kafka.TRANSIENT_ERRORS as error:
-        _broker_away_until = time.monotonic() + 5
+        unmarker.broker_away_until = time.monotonic() + BROKER_AWAY_SECONDS
         log.warning("broker unreachable, %s left in the outbox for the relay: %s", document["_id"], error)
 
 
@@ -91,17 +120,20 @@ def relay(collections: list[Collection], *, older_than: float) -> int:
         marks = _marks(collection)
         waiting = defaultdict(dict)
         for mark in marks.find({"collection": collection.name}):
-            if mark["since"] < cutoff:  # younger ones are probably being sent by the step that made them
+            if mark["since"] < cutoff:  # younger ones are probably being sent by the request that made them
                 waiting[mark["document_id"]][mark["_id"]] = mark["since"]
         for document_id, marked in waiting.items():
-            document = collection.find_one({"_id": document_id}, {"outbox": 1}) or {}
-            entries = [item for item in document.get("outbox", []) if item["event_id"] in marked]
-            _send(marks, entries)
+            document = collection.find_one({"_id": document_id}, {"events": 1}) or {}
+            entries = [item for item in document.get("events", []) if item["event_id"] in marked]
+            kafka.publish([event_from_dict(item) for item in entries])
+            orphans = [event_id for event_id, since in marked.items()
+                       if event_id not in {item["event_id"] for item in entries}
+                       and since < datetime.now(UTC) - timedelta(seconds=ORPHAN_MARK_SECONDS)]
+            mongo.bulk_write(marks, [DeleteOne({"_id": item["event_id"]}) for item in entries]
+                             + [DeleteOne({"_id": event_id}) for event_id in orphans])
+            for item in entries:
+                metrics.EVENTS_PUBLISHED.labels(item["event_type"]).inc()
             sent += len(entries)
-            orphans = set(marked) - {item["event_id"] for item in entries}
-            for event_id in orphans:
-                if marked[event_id] < datetime.now(UTC) - timedelta(seconds=ORPHAN_MARK_SECONDS):
-                    marks.delete_one({"_id": event_id})
     if sent:
         log.info("relayed %d outbox event(s)", sent)
     return sent

@@ -1,7 +1,7 @@
 """Which events a site handles: each app may have a `handlers` module with
 
-    HANDLERS = {"<topic>": handler}   # handler(event, position), called once per consumed event
-    OUTBOXES = [collection_getter]    # collections whose `outbox` arrays the relay watches
+    HANDLERS = {"<topic>": handler}   # handler(batch: list[Delivery]) -> the events to send (common.consumer)
+    OUTBOXES = [collection_getter]    # collections whose requests send events through the outbox (runrelay)
 """
 
 import importlib

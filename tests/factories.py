@@ -6,6 +6,7 @@ from decimal import Decimal
 import factory
 from django.conf import settings
 
+from common.consumer import Delivery, Position
 from common.events import new_event
 from inventory import store as inventory_store
 
@@ -65,3 +66,8 @@ def order_placed(*, lines: list[tuple[str, int]] | None = None, unit_price: int 
 def follow_up(cause, event_type: str, payload: dict):
     """An event caused by `cause` (same order), as the site producing `event_type` would make it."""
     return new_event(event_type, order_id=cause.order_id, payload=payload, producer=settings.SERVICE, cause=cause)
+
+
+def delivered(*events) -> list[Delivery]:
+    """A poll batch of these events, as the consumer loop hands it to a handler."""
+    return [Delivery(event, Position(event.event_type, 0, offset)) for offset, event in enumerate(events)]

@@ -106,11 +106,7 @@ def unsent(collection, document_id: str) -> list[str]:
 
     marked = {mark["_id"] for mark in outbox.pending(collection) if mark["document_id"] == document_id}
     document = collection.find_one({"_id": document_id}) or {}
-    return [item["event_type"] for item in document.get("outbox", []) if item["event_id"] in marked]
-
-
-def outbox_types(document: dict) -> list[str]:
-    return [item["event_type"] for item in document["outbox"]]
+    return [item["event_type"] for item in document.get("events", []) if item["event_id"] in marked]
 
 
 def events_for(topic: str, order_id: str) -> list[dict]:

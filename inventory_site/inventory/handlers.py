@@ -1,14 +1,13 @@
-"""What the inventory site does with each event it consumes."""
+"""What the inventory site does with each event it consumes: a batch at a time (common.consumer)."""
 
-from common.consumer import Position
+from common.consumer import Delivery
 from common.events import Event
-from inventory import services, store
+from inventory import services
 
 
-def on_payment_processed(event: Event, position: Position) -> None:
-    if event.payload["status"] == "COMPLETED":  # a declined payment reserves nothing
-        services.reserve_stock(event=event)
+def on_payment_processed(batch: list[Delivery]) -> list[Event]:
+    # a declined payment reserves nothing
+    return services.stock_reserve(paid=[event for event, _ in batch if event.payload["status"] == "COMPLETED"])
 
 
 HANDLERS = {"payment_processed": on_payment_processed}
-OUTBOXES = [store.reservations]

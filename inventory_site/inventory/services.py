@@ -1,89 +1,123 @@
-"""The inventory site's operations: reserve an order's stock, all lines or none."""
+"""The inventory site's operations: reserve paid orders' stock, all lines of an order or none."""
 
 import logging
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
 from django.conf import settings
 
-from common import outbox
-from common.events import Event, new_event
+from common.events import Event, caused_by, event_from_dict, new_event
 from inventory import store
 
 log = logging.getLogger(__name__)
 
+SHORTFALL_REASONS = {"missing": "UNKNOWN_PRODUCT", "short": "OUT_OF_STOCK"}
 
-def reserve_stock(*, event: Event) -> dict:
-    """Reserve the lines of a paid order, once, however often (and wherever) the event is re-processed.
 
-    Two phases, each a single-document atomic write (no transactions needed, DESIGN.md section 6):
-    1. take a hold on each product (guarded: enough units, and this order holds none yet);
-    2. write the reservation's outcome with its event; then drop the hold markers.
-    On a shortfall the holds already taken are released before the REJECTED outcome is written.
-    A retry after a crash at any point re-takes only the missing holds and ends in the same stock.
+def stock_reserve(*, paid: list[Event]) -> list[Event]:
+    """Reserve the lines of paid orders, once each, however often (and wherever) an event is re-processed.
+
+    Built from single-document atomic writes (no transactions, DESIGN.md section 6), a batch at a time:
+    1. each order gets a PENDING reservation; an order that has one already was seen before;
+    2. holds are taken on the products: one guarded update per product for all the new orders that want
+       it (enough units, and the orders recorded as its holders in the same update); only when a product
+       cannot serve them all are they taken one order at a time, first come first served;
+    3. an order short of any line releases what it holds; each reservation's outcome is written with its
+       event; then the hold markers go.
+    A retry after a crash at any point re-takes only the missing holds and ends with the same stock.
     """
-    order_id = event.order_id
+    causes = {event.order_id: event for event in paid}
+    drafts = [_new_reservation(event) for event in paid]
+    seen_before = [store.reservation_get(order_id) for order_id in store.reservations_start(drafts)]
+    new = [draft for draft in drafts if draft["_id"] not in {r["_id"] for r in seen_before}]
+    resumed = [r for r in seen_before if r["status"] == "PENDING"]  # an earlier try died half-way
+    shortfalls = _hold_in_bulk(new) | _hold_one_by_one(resumed)
+    outcomes = [_outcome(causes[r["_id"]], r, shortfalls.get(r["_id"])) for r in new + resumed]
+    if store.reservations_finish(outcomes) == len(outcomes):
+        caused = [event_from_dict(outcome["event"]) for outcome in outcomes]
+        done = [r for r in seen_before if r["status"] != "PENDING"]
+    else:  # another consumer finished some of them first: theirs stand
+        caused, done = [], [store.reservation_get(r["_id"]) for r in new + seen_before]
+    caused += [event for r in done for event in caused_by(r, causes[r["_id"]])]
+    holders = defaultdict(list)
+    for reservation in new + seen_before:
+        for line in reservation["lines"]:
+            holders[line["product_id"]].append(reservation["_id"])
+    store.holds_clear(holders)
+    return caused
+
+
+def _new_reservation(event: Event) -> dict:
     quantities = Counter()
     for line in event.payload["lines"]:  # the same product twice in one order is one line
         quantities[line["product_id"]] += line["quantity"]
-    lines = [{"product_id": product_id, "quantity": quantity} for product_id, quantity in quantities.items()]
-
-    reservation = store.reservation_start({
-        "_id": order_id,
-        "reservation_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"reservation:{order_id}")),
+    return {
+        "_id": event.order_id,
+        "reservation_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"reservation:{event.order_id}")),
         "status": "PENDING",
         "reason": None,
-        "lines": lines,
+        "lines": [{"product_id": product_id, "quantity": quantity} for product_id, quantity in quantities.items()],
         "created_at": datetime.now(UTC),
-        "outbox": [],
-    })
-    if reservation["status"] == "PENDING":
-        reservation = _reserve_lines(event, reservation)
-    for line in reservation["lines"]:
-        store.hold_clear(product_id=line["product_id"], order_id=order_id)
-    outbox.flush(store.reservations(), reservation)
-    return reservation
+        "events": [],
+    }
 
 
-def _reserve_lines(event: Event, reservation: dict) -> dict:
-    order_id = event.order_id
-    reason = None
-    held = []
-    for line in reservation["lines"]:
-        if store.stock_hold(product_id=line["product_id"], order_id=order_id, quantity=line["quantity"]):
-            held.append(line)
+def _hold_in_bulk(reservations: list[dict]) -> dict[str, str]:
+    """Take the holds of orders seen for the first time; returns {order id: reason} for those left short."""
+    wanted = defaultdict(list)  # product id -> [(order id, quantity)], in the orders' order
+    for reservation in reservations:
+        for line in reservation["lines"]:
+            wanted[line["product_id"]].append((reservation["_id"], line["quantity"]))
+    shortfalls = {}
+    for product_id, orders in sorted(wanted.items()):
+        if store.stock_hold_many(product_id=product_id, orders=orders):
             continue
-        why = store.product_holder(line["product_id"], order_id)
-        if why == "held":  # taken by an earlier try of this same reservation
-            held.append(line)
-            continue
-        reason = "UNKNOWN_PRODUCT" if why == "missing" else "OUT_OF_STOCK"
-        break
-    if reason:
-        for line in held:
-            store.stock_release(product_id=line["product_id"], order_id=order_id, quantity=line["quantity"])
+        for order_id, quantity in orders:  # not enough for all of them: first come, first served
+            if order_id not in shortfalls and not store.stock_hold(product_id, order_id, quantity):
+                shortfalls[order_id] = SHORTFALL_REASONS[store.product_holder(product_id, order_id)]
+    return _release_short(reservations, shortfalls)
+
+
+def _hold_one_by_one(reservations: list[dict]) -> dict[str, str]:
+    """Resume reservations an earlier try left PENDING: it may have taken some of their holds already."""
+    shortfalls = {}
+    for reservation in reservations:
+        for line in reservation["lines"]:
+            if store.stock_hold(line["product_id"], reservation["_id"], line["quantity"]):
+                continue
+            holder = store.product_holder(line["product_id"], reservation["_id"])
+            if holder != "held":  # "held": taken by the earlier try
+                shortfalls[reservation["_id"]] = SHORTFALL_REASONS[holder]
+                break
+    return _release_short(reservations, shortfalls)
+
+
+def _release_short(reservations: list[dict], shortfalls: dict[str, str]) -> dict[str, str]:
+    for reservation in reservations:
+        if reservation["_id"] in shortfalls:
+            for line in reservation["lines"]:  # only the lines it holds give anything back
+                store.stock_release(line["product_id"], reservation["_id"], line["quantity"])
+    return shortfalls
+
+
+def _outcome(cause: Event, reservation: dict, reason: str | None) -> dict:
     status = "REJECTED" if reason else "RESERVED"
     updated = new_event(
         "inventory_updated",
-        order_id=order_id,
-        cause=event,
+        order_id=cause.order_id,
+        cause=cause,
         producer=settings.SERVICE,
         payload={
             "reservation_id": reservation["reservation_id"],
             "status": status,
             "lines": reservation["lines"],
             "reason": reason,
-            "shipping_address": event.payload["shipping_address"],
+            "shipping_address": cause.payload["shipping_address"],
         },
     )
-    log.info("reservation for order %s: %s %s", order_id, status, reason or "")
-    outbox.mark_pending(store.reservations(), order_id, updated)
-    return store.reservation_finish(
-        order_id=order_id,
-        changes={"status": status, "reason": reason, "finished_at": datetime.now(UTC)},
-        outbox_entry=outbox.entry(updated),
-    )
+    return {"_id": reservation["_id"], "status": status, "reason": reason, "finished_at": datetime.now(UTC),
+            "event": updated.to_dict()}
 
 
 def product_restock(*, product_id: str, quantity: int) -> dict | None:

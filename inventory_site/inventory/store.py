@@ -7,11 +7,11 @@ units, and only if the order holds none yet, so a retried reservation never take
 
 import functools
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from common.mongo import collection, insert_or_get
+from common.mongo import bulk_write, collection, insert_many_new
 
 # Seeded on first start, never overwritten. P001-P005 have stock for load tests; P006 runs out fast on purpose.
 SEED_PRODUCTS = [
@@ -63,7 +63,20 @@ def product_restock(product_id: str, quantity: int) -> dict | None:
     )
 
 
-def stock_hold(*, product_id: str, order_id: str, quantity: int) -> bool:
+def stock_hold_many(*, product_id: str, orders: list[tuple[str, int]]) -> bool:
+    """Take the units of several orders at once, if there are enough for all: one atomic update.
+
+    For orders seen for the first time only: they hold nothing yet (their reservation was just created).
+    """
+    total = sum(quantity for _, quantity in orders)
+    taken = products().update_one(
+        {"_id": product_id, "available": {"$gte": total}},
+        {"$inc": {"available": -total, "reserved": total}, "$push": {"holds": {"$each": [o for o, _ in orders]}}},
+    )
+    return taken.modified_count == 1
+
+
+def stock_hold(product_id: str, order_id: str, quantity: int) -> bool:
     """Take `quantity` units for the order if there are enough and it holds none yet: one atomic update."""
     taken = products().update_one(
         {"_id": product_id, "available": {"$gte": quantity}, "holds": {"$ne": order_id}},
@@ -72,7 +85,7 @@ def stock_hold(*, product_id: str, order_id: str, quantity: int) -> bool:
     return taken.modified_count == 1
 
 
-def stock_release(*, product_id: str, order_id: str, quantity: int) -> None:
+def stock_release(product_id: str, order_id: str, quantity: int) -> None:
     """Give back the units an order holds (only if it holds them, so a retry gives nothing back twice)."""
     products().update_one(
         {"_id": product_id, "holds": order_id},
@@ -80,9 +93,10 @@ def stock_release(*, product_id: str, order_id: str, quantity: int) -> None:
     )
 
 
-def hold_clear(*, product_id: str, order_id: str) -> None:
-    """The reservation is final: the order keeps its units, and its hold marker goes."""
-    products().update_one({"_id": product_id, "holds": order_id}, {"$pull": {"holds": order_id}})
+def holds_clear(holders: dict[str, list[str]]) -> None:
+    """The reservations are final: the orders keep their units, and their hold markers go (one update per product)."""
+    for product_id, order_ids in holders.items():
+        products().update_one({"_id": product_id}, {"$pullAll": {"holds": order_ids}})
 
 
 def product_holder(product_id: str, order_id: str) -> str:
@@ -93,23 +107,27 @@ def product_holder(product_id: str, order_id: str) -> str:
     return "held" if order_id in product["holds"] else "short"
 
 
-def reservation_start(document: dict) -> dict:
-    """The order's reservation: a new PENDING one, or the one it has already (the order id is the _id)."""
-    return insert_or_get(reservations(), document)
+def reservations_start(documents: list[dict]) -> list[str]:
+    """New PENDING reservations (the order id is the _id); returns the orders that had one already."""
+    return insert_many_new(reservations(), documents)
 
 
 def reservation_get(order_id: str) -> dict | None:
     return reservations().find_one({"_id": order_id})
 
 
-def reservation_finish(*, order_id: str, changes: dict, outbox_entry: dict) -> dict:
-    """PENDING → RESERVED or REJECTED with its `inventory_updated` event, in one atomic write."""
-    return reservations().find_one_and_update(
-        {"_id": order_id}, {"$set": changes, "$push": {"outbox": outbox_entry}}, return_document=ReturnDocument.AFTER
-    )
+def reservations_finish(outcomes: list[dict]) -> int:
+    """PENDING → RESERVED or REJECTED, each with its `inventory_updated` event in the same atomic write.
+    Returns how many were still PENDING (all of them, unless another consumer got there first)."""
+    return bulk_write(reservations(), [
+        UpdateOne({"_id": outcome["_id"], "status": "PENDING"},
+                  {"$set": {key: outcome[key] for key in ("status", "reason", "finished_at")},
+                   "$push": {"events": outcome["event"]}})
+        for outcome in outcomes
+    ])
 
 
 def reservations_page(*, skip: int, limit: int) -> tuple[list[dict], int]:
-    documents = list(reservations().find({}, {"outbox": 0}, sort=[("created_at", DESCENDING)], skip=skip,
+    documents = list(reservations().find({}, {"events": 0}, sort=[("created_at", DESCENDING)], skip=skip,
                                          limit=limit))
     return documents, reservations().count_documents({})

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from common import outbox
-from common.consumer import Position
+from common.consumer import Delivery
 from common.events import Event, new_event, now_iso
 from orders import store
 
@@ -69,12 +69,13 @@ def order_place(
         "updated_at": now,
         "placed_event_id": event.event_id,
         "history": [],
-        "outbox": [outbox.entry(event)],
+        "applied": [],
+        "events": [event.to_dict()],
     }
     outbox.mark_pending(store.orders(), order_id, event)
     if not store.order_insert(order):
         return store.order_get(order_id), False
-    outbox.flush_or_leave_for_relay(store.orders(), order)
+    outbox.send_in_background(store.orders(), order)
     return order, True
 
 
@@ -97,22 +98,25 @@ def status_after(event: Event) -> tuple[str | None, str | None]:
     return None, None
 
 
-def order_track_event(event: Event, position: Position) -> None:
-    """Apply a downstream event to its order: once, in the history, moving the status only forwards."""
-    status, reason = status_after(event)
-    record = {  # small on purpose: FerretDB reads and writes a whole document per update
-        "event_id": event.event_id,
-        "event_type": event.event_type,
-        "topic": position.topic,
-        "partition": position.partition,
-        "offset": position.offset,
-        "occurred_at": event.occurred_at,
-        "applied_at": now_iso(),
-    }
-    result = store.order_apply_event(order_id=event.order_id, record=record, status=status, reason=reason)
-    if result == "unknown":
-        raise UnknownOrder(f"no order {event.order_id}")
-    log.info("%s %s on order %s: %s", event.event_type, event.payload.get("status", ""), event.order_id, result)
+def orders_track(*, batch: list[Delivery]) -> list[Event]:
+    """Apply downstream events to their orders: each once, in the history, moving the status only forwards."""
+    changes = []
+    for event, position in batch:
+        status, reason = status_after(event)
+        record = {  # small on purpose: FerretDB reads and writes a whole document per update
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "topic": position.topic,
+            "partition": position.partition,
+            "offset": position.offset,
+            "occurred_at": event.occurred_at,
+            "applied_at": now_iso(),
+        }
+        changes.append(store.OrderChange(order_id=event.order_id, record=record, status=status, reason=reason))
+    unknown = store.orders_apply(changes)
+    if unknown:
+        raise UnknownOrder(f"no order {', '.join(unknown)}")
+    return []  # following the order causes no event
 
 
 def order_timeline(order: dict) -> list[dict]:

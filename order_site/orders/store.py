@@ -1,17 +1,18 @@
 """The order site's MongoDB documents: database `orders`, collections `orders` and `idempotency_keys`.
 
-An order document holds the order, its status, the history of the events applied to it, and its
-outbox (the `order_placed` event until the broker has it).
+An order document holds the order, its status, the history of the events applied to it (and their
+ids in `applied`), and the event it caused (`order_placed`, sent through the outbox).
 """
 
 import functools
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from common.mongo import collection
+from common.mongo import bulk_write, collection
 
 # A status only moves up this ladder; SHIPPED and CANCELLED are final and never change.
 STATUS_RANK = {"PENDING": 0, "PAID": 1, "RESERVED": 2, "SHIPPED": 3, "CANCELLED": 3}
@@ -40,39 +41,56 @@ def order_insert(document: dict) -> bool:
         return False
 
 
-def order_get(order_id: str) -> dict | None:
-    return orders().find_one({"_id": order_id})
+def order_get(order_id: str, projection: dict | None = None) -> dict | None:
+    return orders().find_one({"_id": order_id}, projection)
 
 
 def orders_page(*, status: str | None, customer_id: str | None, skip: int, limit: int) -> tuple[list[dict], int]:
     query = {key: value for key, value in {"status": status, "customer_id": customer_id}.items() if value}
-    documents = list(orders().find(query, {"history": 0, "outbox": 0}, sort=[("created_at", DESCENDING)],
+    documents = list(orders().find(query, {"history": 0, "applied": 0, "events": 0}, sort=[("created_at", DESCENDING)],
                                    skip=skip, limit=limit))
     return documents, orders().count_documents(query)
 
 
-def order_apply_event(*, order_id: str, record: dict, status: str | None, reason: str | None) -> str:
-    """Append an event to the order's history once, moving its status up (never down, never off a final one).
+@dataclass(frozen=True)
+class OrderChange:
+    """An event to record in an order's history, and the status it leads to (None: the status stays)."""
 
-    Returns "applied", "duplicate" (that event is in the history already) or "unknown" (no such order).
-    Read, decide, then one atomic write by _id. That is safe because one consumer at a time owns an
-    order's events (they share its partition), and redelivered events come one after the other.
+    order_id: str
+    record: dict
+    status: str | None
+    reason: str | None
+
+
+def orders_apply(changes: list[OrderChange]) -> list[str]:
+    """Record each event in its order's history once, moving the status up (never down, never off a final one).
+
+    No read first: each write is conditional on what it must not overwrite, so it is right whoever else
+    writes the order, and a batch is a few round trips. Per event, in order: the write that moves the
+    status (if the event is new and the status below it), else the write that only records the event
+    (if it is new). Events can overtake each other across topics: a late one is recorded, but cannot
+    move the status back. Returns the ids of orders that do not exist.
     """
-    order = orders().find_one({"_id": order_id}, {"history.event_id": 1, "status": 1, "final": 1})
-    if order is None:
-        return "unknown"
-    if any(entry["event_id"] == record["event_id"] for entry in order["history"]):
-        return "duplicate"
-    changes = {"updated_at": datetime.now(UTC)}
-    # Events can overtake each other across topics: a late one is recorded, but cannot move the status back.
-    moves = status is not None and not order["final"] and STATUS_RANK[status] > STATUS_RANK[order["status"]]
-    if moves:
-        changes.update(status=status, status_rank=STATUS_RANK[status], final=status in FINAL_STATUSES)
-        if reason:
-            changes["reason"] = reason
-    orders().update_one({"_id": order_id},
-                        {"$set": changes, "$push": {"history": {**record, "status": status if moves else None}}})
-    return "applied"
+    now = datetime.now(UTC)
+    writes = []
+    for change in changes:
+        new_event = {"_id": change.order_id, "applied": {"$ne": change.record["event_id"]}}
+        if change.status is not None:
+            moved = {"status": change.status, "status_rank": STATUS_RANK[change.status],
+                     "final": change.status in FINAL_STATUSES, "updated_at": now}
+            if change.reason:
+                moved["reason"] = change.reason
+            writes.append(UpdateOne(
+                {**new_event, "final": False, "status_rank": {"$lt": STATUS_RANK[change.status]}},
+                {"$set": moved, "$push": {"history": {**change.record, "status": change.status},
+                                          "applied": change.record["event_id"]}}))
+        writes.append(UpdateOne(new_event, {"$set": {"updated_at": now},
+                                            "$push": {"history": {**change.record, "status": None},
+                                                      "applied": change.record["event_id"]}}))
+    if bulk_write(orders(), writes) == len(changes):
+        return []
+    # Some events were not new (a redelivery), or name an order that does not exist: find out which.
+    return [change.order_id for change in changes if order_get(change.order_id, {"_id": 1}) is None]
 
 
 def idempotency_key_claim(*, key: str, fingerprint: str, order_id: str) -> dict:

@@ -1,4 +1,4 @@
-"""The payment site's operations: take (or decline) an order's payment, and refund it if stock runs out."""
+"""The payment site's operations: take (or decline) orders' payments, and refund one if stock runs out."""
 
 import logging
 import time
@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from common import outbox
-from common.events import Event, new_event
+from common.events import Event, caused_by, new_event
 from payments import store
 
 log = logging.getLogger(__name__)
@@ -18,11 +17,13 @@ class UnknownPayment(Exception):
     """A refund was asked for an order this site never took a payment for."""
 
 
-def payment_process(*, event: Event) -> dict:
-    """The payment for an `order_placed` event: one per order, however often the event arrives."""
-    existing = store.payment_get(event.order_id) or store.payment_insert(_new_payment(event))
-    outbox.flush(store.payments(), existing)  # sends only what is still marked pending
-    return existing
+def payments_take(*, orders: list[Event]) -> list[Event]:
+    """One payment per `order_placed` event, however often it arrives; returns their `payment_processed` events.
+
+    A payment keeps the event it caused, so a redelivered order re-sends that very event.
+    """
+    payments = store.payments_insert([_new_payment(event) for event in orders])
+    return [caused for payment, event in zip(payments, orders, strict=True) for caused in caused_by(payment, event)]
 
 
 def _new_payment(event: Event) -> dict:
@@ -47,8 +48,6 @@ def _new_payment(event: Event) -> dict:
             "shipping_address": order["shipping_address"],
         },
     )
-    log.info("payment %s for order %s: %s", payment_id, event.order_id, processed.payload["status"])
-    outbox.mark_pending(store.payments(), event.order_id, processed)
     return {
         "_id": event.order_id,
         "payment_id": payment_id,
@@ -59,12 +58,13 @@ def _new_payment(event: Event) -> dict:
         "reason": reason,
         "created_at": datetime.now(UTC),
         "refunded_at": None,
-        "outbox": [outbox.entry(processed)],
+        "events": [processed.to_dict()],
     }
 
 
-def payment_refund(*, event: Event) -> dict:
-    """Refund an order's payment after its stock was rejected (the saga's compensation): once."""
+def payment_refund(*, event: Event) -> list[Event]:
+    """Refund an order's payment after its stock was rejected (the saga's compensation), once.
+    Returns its `payment_refunded` event (again, on a redelivery), or nothing if there was nothing to refund."""
     payment = store.payment_get(event.order_id)
     if payment is None:
         raise UnknownPayment(f"no payment for order {event.order_id}")
@@ -78,8 +78,6 @@ def payment_refund(*, event: Event) -> dict:
             payload={"payment_id": payment["payment_id"], "amount": payment["amount"], "reason": reason},
         )
         changes = {"status": "REFUNDED", "refunded_at": datetime.now(UTC), "reason": f"refunded: {reason}"}
-        outbox.mark_pending(store.payments(), event.order_id, refunded)
-        payment = store.payment_update(order_id=event.order_id, changes=changes, outbox_entry=outbox.entry(refunded))
+        payment = store.payment_refunded(order_id=event.order_id, changes=changes, event=refunded.to_dict())
         log.info("payment %s refunded: %s", payment["payment_id"], reason)
-    outbox.flush(store.payments(), payment)
-    return payment
+    return caused_by(payment, event)

@@ -5,7 +5,7 @@ import functools
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.collection import Collection
 
-from common.mongo import collection, insert_or_get
+from common.mongo import collection, insert_or_get_many
 
 
 @functools.cache
@@ -15,9 +15,9 @@ def payments() -> Collection:
     return payments
 
 
-def payment_insert(document: dict) -> dict:
-    """Insert the order's payment, or return the one it already has (the order id is the _id: one per order)."""
-    return insert_or_get(payments(), document)
+def payments_insert(documents: list[dict]) -> list[dict]:
+    """Insert each order's payment, or give back the one it already has (the order id is the _id: one per order)."""
+    return insert_or_get_many(payments(), documents)
 
 
 def payment_get(order_id: str) -> dict | None:
@@ -26,12 +26,13 @@ def payment_get(order_id: str) -> dict | None:
 
 def payments_page(*, status: str | None, skip: int, limit: int) -> tuple[list[dict], int]:
     query = {"status": status} if status else {}
-    documents = list(payments().find(query, {"outbox": 0}, sort=[("created_at", DESCENDING)], skip=skip, limit=limit))
+    documents = list(payments().find(query, {"events": 0}, sort=[("created_at", DESCENDING)], skip=skip, limit=limit))
     return documents, payments().count_documents(query)
 
 
-def payment_update(*, order_id: str, changes: dict, outbox_entry: dict) -> dict:
-    """Change the payment and add the event that says so, in one atomic write."""
+def payment_refunded(*, order_id: str, changes: dict, event: dict) -> dict:
+    """COMPLETED → REFUNDED with the event that says so, in one atomic write."""
     return payments().find_one_and_update(
-        {"_id": order_id}, {"$set": changes, "$push": {"outbox": outbox_entry}}, return_document=ReturnDocument.AFTER
-    )
+        {"_id": order_id, "status": "COMPLETED"}, {"$set": changes, "$push": {"events": event}},
+        return_document=ReturnDocument.AFTER,
+    ) or payment_get(order_id)

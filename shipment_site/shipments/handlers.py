@@ -1,14 +1,13 @@
-"""What the shipment site does with each event it consumes."""
+"""What the shipment site does with each event it consumes: a batch at a time (common.consumer)."""
 
-from common.consumer import Position
+from common.consumer import Delivery
 from common.events import Event
-from shipments import services, store
+from shipments import services
 
 
-def on_inventory_updated(event: Event, position: Position) -> None:
-    if event.payload["status"] == "RESERVED":  # rejected stock is the payment site's business (refund)
-        services.shipment_create(event=event)
+def on_inventory_updated(batch: list[Delivery]) -> list[Event]:
+    # rejected stock is the payment site's business (refund)
+    return services.shipments_create(reserved=[event for event, _ in batch if event.payload["status"] == "RESERVED"])
 
 
 HANDLERS = {"inventory_updated": on_inventory_updated}
-OUTBOXES = [store.shipments]

@@ -1,4 +1,4 @@
-"""The shipment site's operation: ship an order whose stock is reserved."""
+"""The shipment site's operation: ship the orders whose stock is reserved."""
 
 import logging
 import uuid
@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from common import outbox
-from common.events import Event, new_event
+from common.events import Event, caused_by, new_event
 from shipments import store
 
 log = logging.getLogger(__name__)
@@ -15,11 +14,14 @@ log = logging.getLogger(__name__)
 CARRIERS = ["UPS", "FedEx", "DHL"]
 
 
-def shipment_create(*, event: Event) -> dict:
-    """The shipment for a reserved order: one per order, however often the event arrives."""
-    shipment = store.shipment_get(event.order_id) or store.shipment_insert(_new_shipment(event))
-    outbox.flush(store.shipments(), shipment)  # sends only what is still marked pending
-    return shipment
+def shipments_create(*, reserved: list[Event]) -> list[Event]:
+    """One shipment per reserved order, however often its event arrives; returns their `shipment_processed`.
+
+    A shipment keeps the event it caused, so a redelivered reservation re-sends that very event.
+    """
+    shipments = store.shipments_insert([_new_shipment(event) for event in reserved])
+    return [caused for shipment, event in zip(shipments, reserved, strict=True)
+            for caused in caused_by(shipment, event)]
 
 
 def _new_shipment(event: Event) -> dict:
@@ -35,8 +37,6 @@ def _new_shipment(event: Event) -> dict:
         payload={"shipment_id": str(shipment_uuid), "status": "SHIPPED", "carrier": carrier,
                  "tracking_number": tracking_number},
     )
-    log.info("shipment %s for order %s: %s %s", shipment_uuid, event.order_id, carrier, tracking_number)
-    outbox.mark_pending(store.shipments(), event.order_id, shipped)
     return {
         "_id": event.order_id,
         "shipment_id": str(shipment_uuid),
@@ -46,5 +46,5 @@ def _new_shipment(event: Event) -> dict:
         "shipping_address": event.payload["shipping_address"],
         "lines": event.payload["lines"],
         "created_at": datetime.now(UTC),
-        "outbox": [outbox.entry(shipped)],
+        "events": [shipped.to_dict()],
     }

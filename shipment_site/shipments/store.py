@@ -5,7 +5,7 @@ import functools
 from pymongo import DESCENDING
 from pymongo.collection import Collection
 
-from common.mongo import collection, insert_or_get
+from common.mongo import collection, insert_or_get_many
 
 
 @functools.cache
@@ -15,9 +15,9 @@ def shipments() -> Collection:
     return shipments
 
 
-def shipment_insert(document: dict) -> dict:
-    """Insert the order's shipment, or return the one it already has (one per order)."""
-    return insert_or_get(shipments(), document)
+def shipments_insert(documents: list[dict]) -> list[dict]:
+    """Insert each order's shipment, or give back the one it already has (one per order)."""
+    return insert_or_get_many(shipments(), documents)
 
 
 def shipment_get(order_id: str) -> dict | None:
@@ -25,5 +25,5 @@ def shipment_get(order_id: str) -> dict | None:
 
 
 def shipments_page(*, skip: int, limit: int) -> tuple[list[dict], int]:
-    documents = list(shipments().find({}, {"outbox": 0}, sort=[("created_at", DESCENDING)], skip=skip, limit=limit))
+    documents = list(shipments().find({}, {"events": 0}, sort=[("created_at", DESCENDING)], skip=skip, limit=limit))
     return documents, shipments().count_documents({})

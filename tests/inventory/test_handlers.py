@@ -1,11 +1,7 @@
-"""The inventory site's two-phase reservation, against the real store and broker."""
+"""The inventory site's reservations, given batches of real events, against the real store."""
 
-from common.consumer import Position
-from inventory import handlers, store
-from tests.factories import ProductFactory, follow_up, order_placed
-from tests.stack import events_for, outbox_types, unsent, wait_for
-
-HERE = Position("payment_processed", 0, 0)
+from inventory import handlers, services, store
+from tests.factories import ProductFactory, delivered, follow_up, order_placed
 
 
 def paid(lines, status="COMPLETED"):
@@ -20,51 +16,57 @@ def stock(product):
     return found["available"], found["reserved"], found["holds"]
 
 
-def test_a_paid_order_reserves_its_lines_and_emits_reserved():
+def test_a_batch_of_paid_orders_reserves_each_and_emits_reserved():
+    a, b = ProductFactory(available=10), ProductFactory(available=10)
+    first, second = paid([(a["_id"], 3)]), paid([(a["_id"], 2), (b["_id"], 1)])
+    emitted = handlers.on_payment_processed(delivered(first, second))
+
+    assert stock(a) == (5, 5, []) and stock(b) == (9, 1, [])
+    assert [(e.order_id, e.payload["status"]) for e in emitted] == [
+        (first.order_id, "RESERVED"), (second.order_id, "RESERVED")]
+    assert emitted[0].causation_id == first.event_id and emitted[0].payload["shipping_address"] == "1 Test Street"
+    assert store.reservation_get(first.order_id)["status"] == "RESERVED"
+
+
+def test_when_a_batch_wants_more_than_there_is_the_first_orders_get_it_and_the_rest_release_their_holds():
+    scarce, plenty = ProductFactory(available=5), ProductFactory(available=10)
+    orders = [paid([(plenty["_id"], 1), (scarce["_id"], 2)]) for _ in range(3)]
+    emitted = handlers.on_payment_processed(delivered(*orders))
+
+    assert [e.payload["status"] for e in emitted] == ["RESERVED", "RESERVED", "REJECTED"]
+    assert emitted[2].payload["reason"] == "OUT_OF_STOCK"
+    assert stock(scarce) == (1, 4, []) and stock(plenty) == (8, 2, [])  # the third order's plenty line went back
+
+
+def test_a_redelivered_batch_changes_no_stock_and_re_emits_the_same_events():
     product = ProductFactory(available=10)
-    event = paid([(product["_id"], 3)])
-    handlers.on_payment_processed(event, HERE)
-
-    assert stock(product) == (7, 3, [])
-    reservation = store.reservation_get(event.order_id)
-    assert reservation["status"] == "RESERVED" and outbox_types(reservation) == ["inventory_updated"]
-    assert unsent(store.reservations(), event.order_id) == []
-    [emitted] = wait_for(lambda: events_for("inventory_updated", event.order_id), what="inventory_updated")
-    assert emitted["payload"]["status"] == "RESERVED" and emitted["causation_id"] == event.event_id
-    assert emitted["payload"]["shipping_address"] == "1 Test Street"
+    orders = [paid([(product["_id"], 2)]) for _ in range(3)]
+    emitted = handlers.on_payment_processed(delivered(*orders))
+    assert handlers.on_payment_processed(delivered(*reversed(orders))) == list(reversed(emitted))
+    assert stock(product) == (4, 6, [])
 
 
-def test_reprocessing_and_a_crash_between_holds_take_the_stock_once():
+def test_a_crash_half_way_through_an_order_is_resumed_and_takes_the_stock_once():
     a, b = ProductFactory(available=10), ProductFactory(available=10)
     event = paid([(a["_id"], 2), (b["_id"], 4), (a["_id"], 1)])  # the same product twice is one line of 3
-    # as if an earlier try had taken the hold on `a` and died before writing anything else
-    assert store.stock_hold(product_id=a["_id"], order_id=event.order_id, quantity=3)
+    # as if an earlier try had created the reservation, taken the hold on `a`, and died
+    assert store.reservations_start([services._new_reservation(event)]) == []
+    assert store.stock_hold(a["_id"], event.order_id, 3)
     for _ in range(3):
-        handlers.on_payment_processed(event, HERE)
+        [emitted] = handlers.on_payment_processed(delivered(event))
+    assert emitted.payload["status"] == "RESERVED"
     assert stock(a) == (7, 3, []) and stock(b) == (6, 4, [])
     assert store.reservations().count_documents({"_id": event.order_id}) == 1
 
 
-def test_a_shortfall_rejects_and_releases_the_lines_already_held():
-    plenty, scarce = ProductFactory(available=10), ProductFactory(available=1)
-    event = paid([(plenty["_id"], 2), (scarce["_id"], 5)])
-    handlers.on_payment_processed(event, HERE)
-
-    assert stock(plenty) == (10, 0, []) and stock(scarce) == (1, 0, [])
-    reservation = store.reservation_get(event.order_id)
-    assert reservation["status"] == "REJECTED" and reservation["reason"] == "OUT_OF_STOCK"
-    [emitted] = wait_for(lambda: events_for("inventory_updated", event.order_id), what="inventory_updated")
-    assert emitted["payload"]["status"] == "REJECTED" and emitted["payload"]["reason"] == "OUT_OF_STOCK"
-
-
 def test_an_unknown_product_is_rejected_as_such():
-    event = paid([("NO-SUCH-PRODUCT", 1)])
-    handlers.on_payment_processed(event, HERE)
-    assert store.reservation_get(event.order_id)["reason"] == "UNKNOWN_PRODUCT"
+    [emitted] = handlers.on_payment_processed(delivered(paid([("NO-SUCH-PRODUCT", 1)])))
+    assert emitted.payload["reason"] == "UNKNOWN_PRODUCT"
+    assert store.reservation_get(emitted.order_id)["reason"] == "UNKNOWN_PRODUCT"
 
 
 def test_a_declined_payment_touches_no_stock():
     product = ProductFactory(available=10)
     event = paid([(product["_id"], 1)], status="DECLINED")
-    handlers.on_payment_processed(event, HERE)
+    assert handlers.on_payment_processed(delivered(event)) == []
     assert stock(product) == (10, 0, []) and store.reservation_get(event.order_id) is None

@@ -6,8 +6,9 @@ import pytest
 import requests
 from kafka import KafkaConsumer
 
+from orders import store
 from tests.factories import OrderRequestFactory, unique
-from tests.stack import BOOTSTRAP, get_json, url
+from tests.stack import BOOTSTRAP, events_for, get_json, unsent, url, wait_for
 
 ORDERS = url("order", "/orders")
 
@@ -32,6 +33,13 @@ def test_the_seed_order_is_accepted_as_pending_with_the_seeds_response():
     assert order["order_id"] and order["created_at"] and order["currency"] == "USD"
     code, fetched = get_json("order", f"/orders/{order['order_id']}")
     assert code == 200 and fetched["customer_id"] == body["customer_id"]
+
+
+def test_a_placed_order_reaches_kafka_and_its_outbox_mark_goes():
+    order_id = post(OrderRequestFactory()).json()["order_id"]
+    [event] = wait_for(lambda: events_for("order_placed", order_id), what="order_placed on Kafka")
+    assert event["event_id"] == store.order_get(order_id)["events"][0]["event_id"]
+    wait_for(lambda: unsent(store.orders(), order_id) == [], what="the outbox mark to be deleted")
 
 
 def order_placed_end_offsets() -> int:

@@ -5,9 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from common.consumer import Position
-from orders import services, store
-from tests.factories import follow_up, order_placed
+from orders import handlers, services, store
+from tests.factories import delivered, follow_up, order_placed
 
 PAYMENT = {"payment_id": "p", "amount": 1000, "lines": [{"product_id": "P001", "quantity": 1}],
            "shipping_address": "x"}
@@ -20,19 +19,19 @@ def placed():
     now = datetime.now(UTC)
     store.order_insert({"_id": event.order_id, **event.payload, "status": "PENDING", "status_rank": 0,
                         "final": False, "reason": None, "created_at": now, "updated_at": now,
-                        "placed_event_id": event.event_id, "history": [], "outbox": []})
+                        "placed_event_id": event.event_id, "history": [], "applied": [], "events": []})
     return event
 
 
-def apply(event, offset=0):
-    services.order_track_event(event, Position(event.event_type, 0, offset))
-    return store.order_get(event.order_id)
+def apply(*events):
+    assert handlers.on_downstream_event(delivered(*events)) == []  # following an order causes no event
+    return store.order_get(events[0].order_id)
 
 
 def test_the_status_follows_the_events_and_the_history_keeps_each_once(placed):
     paid = follow_up(placed, "payment_processed", {**PAYMENT, "status": "COMPLETED"})
     assert apply(paid)["status"] == "PAID"
-    order = apply(paid, offset=7)  # redelivered
+    order = apply(paid)  # redelivered
     assert order["status"] == "PAID"
     assert [h["event_id"] for h in order["history"]] == [paid.event_id]
     assert order["history"][0]["topic"] == "payment_processed" and order["history"][0]["offset"] == 0
@@ -70,9 +69,19 @@ def test_out_of_stock_cancels_only_once_the_payment_is_refunded(placed):
     assert [e["event_type"] for e in timeline] == ["order_placed", "inventory_updated", "payment_refunded"]
 
 
+def test_a_batch_applies_each_event_in_order_and_a_redelivered_one_once(placed):
+    paid = follow_up(placed, "payment_processed", {**PAYMENT, "status": "COMPLETED"})
+    reserved = follow_up(paid, "inventory_updated", {"reservation_id": "r", "status": "RESERVED",
+                         "lines": [{"product_id": "P001", "quantity": 1}], "shipping_address": "x"})
+    order = apply(paid, reserved, paid)
+    assert order["status"] == "RESERVED"
+    assert [(h["event_type"], h["status"]) for h in order["history"]] == [
+        ("payment_processed", "PAID"), ("inventory_updated", "RESERVED")]
+
+
 def test_an_event_for_an_order_never_placed_is_refused():
     stray = follow_up(order_placed(), "payment_processed", {**PAYMENT, "status": "COMPLETED"})
     with pytest.raises(services.UnknownOrder):
-        services.order_track_event(stray, Position("payment_processed", 0, 0))
+        apply(stray)
     assert store.order_get(stray.order_id) is None
     assert uuid.UUID(stray.order_id)

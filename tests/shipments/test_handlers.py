@@ -1,11 +1,7 @@
-"""The shipment site's handler, against the real store and broker."""
+"""The shipment site's handler, given batches of real events, against the real store."""
 
-from common.consumer import Position
 from shipments import handlers, store
-from tests.factories import follow_up, order_placed
-from tests.stack import events_for, outbox_types, unsent, wait_for
-
-HERE = Position("inventory_updated", 0, 0)
+from tests.factories import delivered, follow_up, order_placed
 
 
 def inventory_updated(status, reason=None):
@@ -16,19 +12,18 @@ def inventory_updated(status, reason=None):
 
 def test_reserved_stock_ships_once_with_a_carrier_and_tracking_number():
     event = inventory_updated("RESERVED")
-    handlers.on_inventory_updated(event, HERE)
-    handlers.on_inventory_updated(event, HERE)
+    [shipped] = handlers.on_inventory_updated(delivered(event))
+    assert handlers.on_inventory_updated(delivered(event)) == [shipped]  # redelivered: the same event again
 
     shipment = store.shipment_get(event.order_id)
     assert shipment["status"] == "SHIPPED" and shipment["shipping_address"] == "221B Baker Street"
-    assert shipment["carrier"] and shipment["tracking_number"] and outbox_types(shipment) == ["shipment_processed"]
-    assert unsent(store.shipments(), event.order_id) == []
-    events = wait_for(lambda: events_for("shipment_processed", event.order_id), what="shipment_processed")
-    assert {e["event_id"] for e in events} == {events[0]["event_id"]}
-    assert events[0]["payload"]["tracking_number"] == shipment["tracking_number"]
+    assert shipment["carrier"] and shipment["tracking_number"]
+    assert shipped.causation_id == event.event_id and shipped.payload["tracking_number"] == shipment["tracking_number"]
+    assert store.shipments().count_documents({"_id": event.order_id}) == 1
 
 
-def test_rejected_stock_ships_nothing():
-    event = inventory_updated("REJECTED", "OUT_OF_STOCK")
-    handlers.on_inventory_updated(event, HERE)
-    assert store.shipment_get(event.order_id) is None
+def test_only_the_reserved_orders_of_a_batch_ship():
+    reserved, rejected = inventory_updated("RESERVED"), inventory_updated("REJECTED", "OUT_OF_STOCK")
+    [shipped] = handlers.on_inventory_updated(delivered(rejected, reserved))
+    assert shipped.order_id == reserved.order_id
+    assert store.shipment_get(rejected.order_id) is None

@@ -2,11 +2,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from common.consumer import ConsumerLoop
-from common.registry import site_handlers, site_outboxes
+from common.registry import site_handlers
 
 
 class Command(BaseCommand):
-    help = "Run this site's Kafka consumer loop: its handlers, per topic, in consumer group <service>."
+    help = "Run this site's Kafka consumer loop: its handlers, a poll batch at a time, in consumer group <service>."
 
     def add_arguments(self, parser):
         parser.add_argument("--max-messages", type=int, help="stop after this many events")
@@ -22,7 +22,6 @@ class Command(BaseCommand):
             group=settings.SERVICE,
             handlers=handlers,
             instance=options["instance"],
-            outboxes=site_outboxes(),
             max_messages=options["max_messages"],
             idle_timeout=options["idle_timeout"],
         ).run()

@@ -1,0 +1,83 @@
+"""The consumer loop on the real broker and store: a batch at a time, poison and failures dead-lettered."""
+
+import json
+
+from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+from prometheus_client import REGISTRY
+
+from common import kafka
+from common.consumer import ConsumerLoop
+from common.events import TOPICS
+from payments import handlers, store
+from tests.factories import order_placed, unique
+from tests.faults.pipeline import topic_records
+from tests.stack import BOOTSTRAP
+
+
+def group_at_the_end(topic: str) -> str:
+    """A new consumer group that starts after everything already on the topic."""
+    group = unique("test-loop")
+    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=group, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(partitions)
+        consumer.seek_to_end(*partitions)
+        consumer.commit({p: OffsetAndMetadata(consumer.position(p), None, -1) for p in partitions})
+        return group
+    finally:
+        consumer.close()
+
+
+def committed_everything(group: str, topic: str) -> bool:
+    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=group, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        ends = consumer.end_offsets(partitions)
+        return all((consumer.committed(p) or 0) >= ends[p] for p in partitions)
+    finally:
+        consumer.close()
+
+
+def batches_handled() -> float:
+    return REGISTRY.get_sample_value("orderpipe_batch_events_count") or 0
+
+
+def test_a_batch_is_written_its_events_sent_and_its_offsets_committed():
+    group = group_at_the_end("order_placed")
+    orders = [order_placed() for _ in range(60)]
+    kafka.publish(orders)
+    before = batches_handled()
+
+    ConsumerLoop(group=group, handlers={"order_placed": handlers.on_order_placed}, max_messages=60,
+                 idle_timeout=30).run()
+
+    assert all(store.payment_get(order.order_id) for order in orders)
+    sent = topic_records({order.order_id for order in orders}, topics=("payment_processed",))
+    assert {json.loads(r.value)["causation_id"] for r in sent} == {order.event_id for order in orders}
+    assert committed_everything(group, "order_placed")
+    assert batches_handled() - before < 60  # handled in batches, not one event at a time
+
+
+def test_poison_and_an_event_the_handler_fails_on_are_dead_lettered_and_the_rest_goes_on():
+    group = group_at_the_end("order_placed")
+    good = [order_placed() for _ in range(5)]
+    bad = order_placed(customer_id="FAIL-ME")
+    poison_key = unique("poison")
+
+    def fails_on_one(batch):  # a handler bug that only one event's data triggers
+        if any(event.payload["customer_id"] == "FAIL-ME" for event, _ in batch):
+            raise ValueError("cannot handle FAIL-ME")
+        return handlers.on_order_placed(batch)
+
+    kafka.publish([*good[:2], bad, *good[2:]])
+    kafka.send_all([{"topic": "order_placed", "key": poison_key.encode(), "value": b"\x00not json"}])
+    ConsumerLoop(group=group, handlers={"order_placed": fails_on_one}, max_messages=7, idle_timeout=30).run()
+
+    assert all(store.payment_get(order.order_id) for order in good)
+    letters = [r for r in topic_records({bad.order_id, poison_key}, topics=(TOPICS["order_placed"].dead_letter,))
+               if dict(r.headers)["dlt.group"] == group.encode()]
+    reasons = {r.key.decode(): dict(r.headers)["dlt.reason"].decode() for r in letters}
+    assert reasons[bad.order_id] == "handler error: ValueError: cannot handle FAIL-ME"
+    assert reasons[poison_key].startswith("not JSON")
+    assert len(letters) == 2
+    assert committed_everything(group, "order_placed")
