@@ -258,8 +258,7 @@ start_component() {
     web-*)
       site=${name#web-}
       start "$name" "$(site_dir "$site")" "$VENV/bin/gunicorn" "${site}_site.wsgi" \
-        --bind "127.0.0.1:$(site_port "$site")" --workers 1 --threads 8 --graceful-timeout 10 \
-        --access-logfile - --error-logfile - ;;
+        -c "$ROOT/common/gunicorn.conf.py" --bind "127.0.0.1:$(site_port "$site")" ;;
     consumer-*)
       site=${name#consumer-}; site=${site%-*}
       start "$name" "$(site_dir "$site")" "$PY" manage.py runconsumer --instance "$name" ;;

@@ -20,7 +20,7 @@ from shipments import store as shipment_store
 from tests.factories import ProductFactory, unique
 from tests.stack import BOOTSTRAP, url, wait_for
 
-BURST = 200
+BURST = 400  # at ~100 orders/s a burst lasts a few seconds, long enough for a fault in the middle of it
 SETTLE_SECONDS = 10  # an event may wait in an outbox this long; older means the relay is not doing its job
 CONVERGE_TIMEOUT = 240
 GROUPS = ["order-service", "payment-service", "inventory-service", "shipment-service"]
@@ -34,6 +34,7 @@ class Burst:
     scarce: dict = field(default_factory=lambda: ProductFactory(available=15, price=500))
     order_ids: list[str] = field(default_factory=list)
     answers: Counter = field(default_factory=Counter)
+    placing_seconds: float = 0.0
 
     def body(self, n: int) -> dict:
         if n % 25 == 0:  # declined: above the approval limit
@@ -50,8 +51,15 @@ class Burst:
     def place(self, count: int, *, retry_for: float = 120) -> None:
         """Place orders from 8 threads, as clients would: an unanswered POST is retried with its Idempotency-Key."""
         start = len(self.order_ids) + len(self.answers)
+        started = time.monotonic()
         with ThreadPoolExecutor(8) as pool:
             self.order_ids += pool.map(lambda n: self._place_one(self.body(n), retry_for), range(start, start + count))
+        self.placing_seconds += time.monotonic() - started
+
+    @property
+    def rate(self) -> float:
+        """Orders placed per second while placing (the burst's rate)."""
+        return len(self.order_ids) / self.placing_seconds if self.placing_seconds else 0.0
 
     def _place_one(self, body: dict, retry_for: float) -> str:
         key = str(uuid.uuid4())
@@ -137,7 +145,8 @@ def check_invariants(burst: Burst) -> dict:
     burst_ids = set(ids)
     stale = [m for m in outbox.pending(order_store.orders()) if m["document_id"] in burst_ids and m["since"] < cutoff]
     assert not stale, f"{len(stale)} order events unsent for over {SETTLE_SECONDS}s: {stale[:3]}"
-    return {"orders": len(ids), **dict(sorted(states.items())), "duplicates": duplicates}
+    return {"orders": len(ids), "burst orders/s": round(burst.rate), **dict(sorted(states.items())),
+            "duplicates": duplicates}
 
 
 def topic_records(keys: set[str], topics=tuple(TOPICS)) -> list:

@@ -9,10 +9,13 @@ import threading
 import time
 
 import pytest
+from kafka import KafkaAdminClient
 
+from inventory import store as inventory_store
 from tests.conftest import FAULT_REPORT
+from tests.factories import ProductFactory
 from tests.faults.pipeline import BURST, Burst, check_invariants, topic_records, wait_until_consumed, wait_until_final
-from tests.stack import SITES, alive, kill_hard, manage_all, pid_of, wait_for
+from tests.stack import BOOTSTRAP, SITES, alive, kill_hard, manage_all, pid_of, wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -111,7 +114,7 @@ def test_every_event_delivered_twice_changes_nothing():
     wait_until_consumed()
     converge = time.monotonic() - started
 
-    assert check_invariants(burst) == before
+    assert check_invariants(burst) == {**before, "burst orders/s": round(burst.rate)}
     assert {o: len(h) for o, h in _histories(burst.order_ids).items()} == histories
     report(f"{len(records)} events re-delivered on all 5 topics", before, converge)
 
@@ -130,3 +133,37 @@ def _histories(ids):
     from orders import store
 
     return {o["_id"]: o["history"] for o in store.orders().find({"_id": {"$in": ids}}, {"history": 1})}
+
+
+class HotProductBurst(Burst):
+    """Every order wants the same scarce product: the inventory consumers compete for its last units."""
+
+    def body(self, n: int) -> dict:
+        items = [{"product_id": self.scarce["_id"], "quantity": 1 + n % 3, "price": 5.00},
+                 {"product_id": self.plenty["_id"], "quantity": 1, "price": 10.00}]
+        total = sum(i["quantity"] * round(i["price"] * 100) for i in items) / 100
+        return {"customer_id": f"HOT-{n}", "items": items, "shipping_address": "1 Hot Lane", "total_amount": total}
+
+
+def inventory_members() -> int:
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    try:
+        return len(admin.describe_groups(["inventory-service"])["inventory-service"]["members"])
+    finally:
+        admin.close()
+
+
+def test_two_inventory_consumers_on_a_hot_product_never_oversell():
+    manage_all("up", "--consumers", "2", "consumer-inventory-2")
+    try:
+        wait_for(lambda: inventory_members() == 2, timeout=60, what="two members in inventory-service")
+        burst = HotProductBurst(scarce=ProductFactory(available=150, price=500))
+        burst.place(BURST)  # ~800 units wanted, 150 there
+        converge = wait_until_final(burst.order_ids)
+        figures = check_invariants(burst)  # stock conserved, reserved == shipped, no hold left
+        left = inventory_store.products().find_one({"_id": burst.scarce["_id"]})["available"]
+        sold_out = burst.scarce["available"] - left
+        assert sold_out > 140, f"only {sold_out} of 150 sold: the consumers did not compete for the last units"
+        report("2 inventory consumers, 1 hot product (150 units)", figures, converge)
+    finally:
+        manage_all("down", "consumer-inventory-2")
