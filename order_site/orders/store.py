@@ -66,31 +66,41 @@ def orders_apply(changes: list[OrderChange]) -> list[str]:
     """Record each event in its order's history once, moving the status up (never down, never off a final one).
 
     No read first: each write is conditional on what it must not overwrite, so it is right whoever else
-    writes the order, and a batch is a few round trips. Per event, in order: the write that moves the
-    status (if the event is new and the status below it), else the write that only records the event
-    (if it is new). Events can overtake each other across topics: a late one is recorded, but cannot
-    move the status back. Returns the ids of orders that do not exist.
+    writes the order, and a batch takes a few round trips. First, per event, the write that moves the
+    status (if the event is new and the status below it), or that only records it (for an event that
+    moves nothing). Events can overtake each other across topics: where a status did not move, a second
+    pass records the late event without it. Returns the ids of orders that do not exist.
     """
     now = datetime.now(UTC)
-    writes = []
-    for change in changes:
-        new_event = {"_id": change.order_id, "applied": {"$ne": change.record["event_id"]}}
-        if change.status is not None:
-            moved = {"status": change.status, "status_rank": STATUS_RANK[change.status],
-                     "final": change.status in FINAL_STATUSES, "updated_at": now}
-            if change.reason:
-                moved["reason"] = change.reason
-            writes.append(UpdateOne(
-                {**new_event, "final": False, "status_rank": {"$lt": STATUS_RANK[change.status]}},
-                {"$set": moved, "$push": {"history": {**change.record, "status": change.status},
-                                          "applied": change.record["event_id"]}}))
-        writes.append(UpdateOne(new_event, {"$set": {"updated_at": now},
-                                            "$push": {"history": {**change.record, "status": None},
-                                                      "applied": change.record["event_id"]}}))
-    if bulk_write(orders(), writes) == len(changes):
+    moving = [change for change in changes if change.status is not None]
+    applied = bulk_write(orders(), [_moves_status(change, now) if change.status else _records_only(change, now)
+                                    for change in changes])
+    if applied < len(changes):  # some did not move the status (late, or redelivered): record the late ones
+        applied += bulk_write(orders(), [_records_only(change, now) for change in moving])
+    if applied == len(changes):
         return []
-    # Some events were not new (a redelivery), or name an order that does not exist: find out which.
+    # Some events were redelivered, or name an order that does not exist: find out which.
     return [change.order_id for change in changes if order_get(change.order_id, {"_id": 1}) is None]
+
+
+def _not_yet_applied(change: OrderChange) -> dict:
+    return {"_id": change.order_id, "applied": {"$ne": change.record["event_id"]}}
+
+
+def _moves_status(change: OrderChange, now: datetime) -> UpdateOne:
+    moved = {"status": change.status, "status_rank": STATUS_RANK[change.status],
+             "final": change.status in FINAL_STATUSES, "updated_at": now}
+    if change.reason:
+        moved["reason"] = change.reason
+    return UpdateOne({**_not_yet_applied(change), "final": False, "status_rank": {"$lt": STATUS_RANK[change.status]}},
+                     {"$set": moved, "$push": {"history": {**change.record, "status": change.status},
+                                               "applied": change.record["event_id"]}})
+
+
+def _records_only(change: OrderChange, now: datetime) -> UpdateOne:
+    return UpdateOne(_not_yet_applied(change), {"$set": {"updated_at": now},
+                                       "$push": {"history": {**change.record, "status": None},
+                                                 "applied": change.record["event_id"]}})
 
 
 def idempotency_key_claim(*, key: str, fingerprint: str, order_id: str) -> dict:

@@ -1,0 +1,121 @@
+"""The orders the benchmark places, and the two ways it places them: as fast as possible, or at a fixed rate."""
+
+import itertools
+import math
+import random
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import requests
+
+# The seeded catalogue's prices in cents (inventory_site/inventory/store.py): P001-P005 start with 10,000 units.
+PRICES = {"P001": 2999, "P002": 4999, "P003": 1999, "P004": 24999, "P005": 3999}
+# One order in 50 (2 %) is above the payment approval limit (1000.00), so the decline path runs too.
+DECLINED_EVERY = 50
+DECLINED_LINE = ("P005", 1, 150_000)
+POST_TIMEOUT_SECONDS = 30
+
+
+def is_declined(n: int) -> bool:
+    return n % DECLINED_EVERY == DECLINED_EVERY // 2
+
+
+def order_lines(n: int) -> list[tuple[str, int, int]]:
+    """Order n's lines as (product, quantity, cents): 1-3 products, 1-2 of each; the same for n in every run."""
+    if is_declined(n):
+        return [DECLINED_LINE]
+    rng = random.Random(n)
+    return [(product, rng.randint(1, 2), PRICES[product]) for product in rng.sample(sorted(PRICES), rng.randint(1, 3))]
+
+
+def order_body(n: int) -> dict:
+    lines = order_lines(n)
+    return {
+        "customer_id": f"BENCH{n % 1000:04d}",
+        "items": [{"product_id": product, "quantity": quantity, "price": cents / 100} for product, quantity, cents
+                  in lines],
+        "shipping_address": "1 Bench Road, Loadtown",
+        "total_amount": sum(quantity * cents for _, quantity, cents in lines) / 100,  # to the cent
+    }
+
+
+def units_needed(count: int) -> Counter:
+    """Units per product that orders 0…count-1 take if they all ship (declined ones take none)."""
+    needed = Counter()
+    for n in range(count):
+        if not is_declined(n):
+            for product, quantity, _ in order_lines(n):
+                needed[product] += quantity
+    return needed
+
+
+@dataclass
+class Placed:
+    """One POST /orders: when it started (time.monotonic), how long it took, and the order id or what went wrong."""
+
+    n: int
+    started: float
+    seconds: float
+    order_id: str | None = None
+    error: str | None = None
+    late: float = 0.0  # fixed rate only: how long after its due time the POST started
+
+
+def place(session: requests.Session, order_site: str, n: int) -> Placed:
+    body = order_body(n)
+    started = time.monotonic()
+    try:
+        response = session.post(f"{order_site}/orders", json=body, timeout=POST_TIMEOUT_SECONDS)
+    except requests.RequestException as error:
+        return Placed(n, started, time.monotonic() - started, error=f"order {n}: POST failed: {error}")
+    seconds = time.monotonic() - started
+    if response.status_code != 201:
+        error = f"order {n}: POST answered {response.status_code} {response.text[:200]}"
+        return Placed(n, started, seconds, error=error)
+    return Placed(n, started, seconds, order_id=response.json()["order_id"])
+
+
+def place_as_fast_as_possible(order_site: str, placed: list[Placed], stop: threading.Event, *, clients: int,
+                              count: int | None, until: float | None) -> None:
+    """Closed loop: each client sends its next order as soon as the last one is answered."""
+    numbers, numbers_lock = itertools.count(), threading.Lock()
+
+    def client() -> None:
+        session = requests.Session()  # one connection per client, kept alive
+        while True:
+            with numbers_lock:
+                n = next(numbers)
+            if stop.is_set() or (count is not None and n >= count) or (until and time.monotonic() >= until):
+                return
+            placed.append(place(session, order_site, n))
+
+    with ThreadPoolExecutor(clients) as pool:
+        for running in [pool.submit(client) for _ in range(clients)]:
+            running.result()
+
+
+def place_at_rate(order_site: str, placed: list[Placed], stop: threading.Event, *, rate: float, count: int,
+                  clients: int) -> None:
+    """Open loop: order n is due at start + n/rate, whether or not earlier orders have been answered."""
+    # Enough threads that POSTs taking up to 4 s at this rate do not hold back the next ones.
+    workers = max(clients, min(256, math.ceil(rate * 4)))
+    sessions = threading.local()
+
+    def send(n: int, due: float) -> None:
+        if not hasattr(sessions, "session"):
+            sessions.session = requests.Session()
+        late = time.monotonic() - due
+        result = place(sessions.session, order_site, n)
+        result.late = late
+        placed.append(result)
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(workers) as pool:
+        for n in range(count):
+            due = start + n / rate
+            if stop.wait(max(0.0, due - time.monotonic())):
+                return
+            pool.submit(send, n, due)

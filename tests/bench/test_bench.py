@@ -1,0 +1,38 @@
+"""`./manage_all.sh bench` against the test stack: a short run places its orders, sees each one end, and reports
+every figure in its last line. How fast is the benchmark's business: nothing here asserts on time."""
+
+import json
+import subprocess
+
+from tests.stack import MANAGE_ALL, STATE, process_env
+
+ORDERS = 200
+GROUPS = {"order-service", "payment-service", "inventory-service", "shipment-service"}
+RAW_RATES = {"store_insert_one_per_s", "store_insert_many_docs_per_s", "store_update_one_per_s", "broker_msgs_per_s"}
+
+
+def test_a_short_run_follows_every_order_to_its_end_and_reports_every_figure():
+    result = subprocess.run([str(MANAGE_ALL), "bench", "--orders", str(ORDERS)], env=process_env(),
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    *table, last = result.stdout.strip().splitlines()
+    figures = json.loads(last)
+
+    assert table, "the human-readable lines come before the JSON line"
+    assert figures["orders"] == ORDERS
+    assert figures["errors"] == 0, figures["error_list"]
+    assert figures["shipped"] + figures["cancelled"] == ORDERS
+    assert figures["cancelled"] >= 1, "a few orders are above the approval limit: the decline path ran"
+    for latency in ("post_ms", "e2e_ms"):
+        assert 0 < figures[latency]["p50"] <= figures[latency]["p95"] <= figures[latency]["p99"], latency
+    assert figures["orders_per_s"] > 0 and figures["events"] >= 2 * ORDERS
+
+    components = {path.stem for path in (STATE / "run").glob("*.pid")}
+    assert components and components <= set(figures["cpu_ms_per_order"])
+    assert figures["cpu_ms_per_order"]["total"] > 0
+    assert components <= {process.split("/")[0] for process in figures["rss_mb"]}
+    assert set(figures["peak_lag"]) == GROUPS
+
+    assert set(figures["raw"]) == RAW_RATES and all(rate > 0 for rate in figures["raw"].values())
+    assert all(0 < share for share in figures["fraction"].values())
+    assert figures["machine"]["cores"] >= 1
