@@ -11,9 +11,9 @@ A batch is handled as a unit:
 A crash before 4 redelivers the whole batch. The handlers find the results they wrote and return the
 same events again (their ids are derived from the cause), so every effect happens once: the
 uncommitted input offset is the consumers' outbox (DESIGN.md section 6). A store or broker that is
-down is retried with backoff and the batch is never skipped. When a handler fails on a batch, it is
-run again one event at a time, so only the event it cannot handle goes to `<topic>.DLT`, with the
-reason. SIGTERM finishes the current batch, commits and closes.
+down is retried with backoff and the batch is never skipped. When a handler fails on a batch, the
+batch is halved until the event it cannot handle is alone, and only that one goes to `<topic>.DLT`,
+with the reason. SIGTERM finishes the current batch, commits and closes.
 """
 
 import logging
@@ -129,9 +129,11 @@ class ConsumerLoop:
             if self.stopping:
                 raise  # stopped while retrying: leave the batch uncommitted for the next consumer
             if len(batch) > 1:
-                log.warning("handler failed on a batch of %d, handling them one by one: %s", len(batch), error)
-                for delivery in batch:  # handlers are idempotent, so the ones already done change nothing
-                    self._handle(handler, [delivery])
+                # Halve it until the event the handler cannot handle is alone (a few calls, not one per event).
+                # Handlers are idempotent, so what they did already before failing is not done twice.
+                log.warning("handler failed on a batch of %d, halving it: %s", len(batch), error)
+                self._handle(handler, batch[:len(batch) // 2])
+                self._handle(handler, batch[len(batch) // 2:])
                 return
             log.exception("handler failed on %s", batch[0].position)
             self._dead_letter(self._records[batch[0].position], f"handler error: {type(error).__name__}: {error}")
