@@ -79,7 +79,9 @@ class ConsumerLoop:
         try:
             while not self.stopping and not self._done(last_message):
                 room = self.max_batch if self.max_messages is None else self.max_messages - self.processed
-                records = [r for rs in consumer.poll(timeout_ms=500, max_records=room).values() for r in rs]
+                # retried: with the broker away, poll raises instead of waiting (and the process would exit)
+                polled = self._retry(lambda room=room: consumer.poll(timeout_ms=500, max_records=room))
+                records = [r for rs in polled.values() for r in rs]
                 if records:
                     self.process(records)  # raises, leaving the batch uncommitted, if stopped while retrying
                     self._commit(consumer, records)
