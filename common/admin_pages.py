@@ -26,6 +26,7 @@ class MongoPage:
     hidden_fields: tuple[str, ...] = ()  # left out of the detail page (e.g. a long internal list)
     action: Callable | None = None  # action(request, document) for a POST on the detail page
     action_label: str = ""
+    history: Callable | None = None  # history(document): the events to list under the detail page
 
     @property
     def slug(self) -> str:
@@ -102,7 +103,7 @@ class PipelineAdminSite(admin.AdminSite):
                 return HttpResponseRedirect(request.path)
             fields = [(name, _cell(value)) for name, value in document.items() if name not in page.hidden_fields]
             context = {**self.each_context(request), "title": f"{page.name}: {document_id}", "page": page,
-                       "fields": fields, "history": document.get("history", [])}
+                       "fields": fields, "history": page.history(document) if page.history else []}
             return TemplateResponse(request, "admin/mongo_detail.html", context)
 
         return view

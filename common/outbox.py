@@ -3,15 +3,16 @@
 A consumer needs no outbox: its uncommitted input offset makes the step run again after a crash
 (common.consumer). A request has nothing like it, so (DESIGN.md section 6):
 
-1. `mark_pending` writes a small mark per event into the database's `outbox_pending` collection;
-2. the step's write puts the event into its document's `events` list, in the same atomic write as the result;
+1. `mark_pending` writes a mark per event, the event in it, into the database's `outbox_pending` collection;
+2. the step writes its result (an order), which is what the event announces;
 3. `send_in_background` hands the event to the producer and the request is answered at once; once the
    broker has it (acks=all) its mark is deleted, many at a time, by a background thread.
 
 A crash or a broker outage between the steps leaves marks behind, and `relay` (`manage.py runrelay`)
 sends their events later: an event is never lost; it may be sent twice, which the consumers'
 idempotency makes harmless. The marks live apart from the documents so that the relay reads a small
-collection instead of scanning every order (FerretDB answers any query but `{_id: …}` with a full scan).
+collection instead of scanning every order (FerretDB answers any query but `{_id: …}` with a full scan),
+and the result documents stay small (FerretDB rewrites a whole document on every update).
 """
 
 import logging
@@ -43,9 +44,9 @@ def _marks(collection: Collection) -> Collection:
 
 
 def mark_pending(collection: Collection, document_id: str, event: Event) -> None:
-    """Call before the write that puts `event` into the document (again on a retried request: it stays one mark)."""
+    """Call before the write of the document that `event` announces (again on a retried request: it stays one)."""
     mark = {"_id": event.event_id, "collection": collection.name, "document_id": document_id,
-            "since": datetime.now(UTC)}
+            "since": datetime.now(UTC), "event": event.to_dict()}
     try:
         _marks(collection).insert_one(mark)
     except DuplicateKeyError:
@@ -88,7 +89,7 @@ def _unmarker_started() -> _Unmarker:
         return _unmarker
 
 
-def send_in_background(collection: Collection, document: dict) -> None:
+def send_in_background(collection: Collection, events: list[Event]) -> None:
     """For requests: hand the document's events to the producer and return; the relay covers what fails.
 
     While the broker is away (a send failed lately) nothing is tried, so requests stay fast.
@@ -102,38 +103,34 @@ def send_in_background(collection: Collection, document: dict) -> None:
 
     def failed(event: Event) -> None:
         unmarker.broker_away_until = time.monotonic() + BROKER_AWAY_SECONDS
-        log.warning("broker did not take %s of %s: left for the relay", event.event_type, document["_id"])
+        log.warning("broker did not take %s of %s: left for the relay", event.event_type, event.order_id)
 
     try:
-        for item in document["events"]:
-            kafka.publish_in_background(event_from_dict(item), sent, failed)
+        for event in events:
+            kafka.publish_in_background(event, sent, failed)
     except kafka.TRANSIENT_ERRORS as error:
         unmarker.broker_away_until = time.monotonic() + BROKER_AWAY_SECONDS
-        log.warning("broker unreachable, %s left in the outbox for the relay: %s", document["_id"], error)
+        log.warning("broker unreachable, %d event(s) left in the outbox for the relay: %s", len(events), error)
 
 
 def relay(collections: list[Collection], *, older_than: float) -> int:
     """Send the events marked pending for longer than `older_than` seconds; return how many were sent."""
-    cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
+    now = datetime.now(UTC)
     sent = 0
     for collection in collections:
         marks = _marks(collection)
-        waiting = defaultdict(dict)
-        for mark in marks.find({"collection": collection.name}):
-            if mark["since"] < cutoff:  # younger ones are probably being sent by the request that made them
-                waiting[mark["document_id"]][mark["_id"]] = mark["since"]
-        for document_id, marked in waiting.items():
-            document = collection.find_one({"_id": document_id}, {"events": 1}) or {}
-            entries = [item for item in document.get("events", []) if item["event_id"] in marked]
-            kafka.publish([event_from_dict(item) for item in entries])
-            orphans = [event_id for event_id, since in marked.items()
-                       if event_id not in {item["event_id"] for item in entries}
-                       and since < datetime.now(UTC) - timedelta(seconds=ORPHAN_MARK_SECONDS)]
-            mongo.bulk_write(marks, [DeleteOne({"_id": item["event_id"]}) for item in entries]
-                             + [DeleteOne({"_id": event_id}) for event_id in orphans])
-            for item in entries:
-                metrics.EVENTS_PUBLISHED.labels(item["event_type"]).inc()
-            sent += len(entries)
+        # younger marks are probably being sent by the request that made them
+        stale = [mark for mark in marks.find({"collection": collection.name}) if mark["since"] < now - timedelta(
+            seconds=older_than)]
+        # an event is sent only if its document was written: a request may have died between the two writes
+        written = [mark for mark in stale if collection.find_one({"_id": mark["document_id"]}, {"_id": 1})]
+        kafka.publish([event_from_dict(mark["event"]) for mark in written])
+        orphans = [mark for mark in stale if mark not in written
+                   and mark["since"] < now - timedelta(seconds=ORPHAN_MARK_SECONDS)]
+        mongo.bulk_write(marks, [DeleteOne({"_id": mark["_id"]}) for mark in written + orphans])
+        for mark in written:
+            metrics.EVENTS_PUBLISHED.labels(mark["event"]["event_type"]).inc()
+        sent += len(written)
     if sent:
         log.info("relayed %d outbox event(s)", sent)
     return sent

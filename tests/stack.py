@@ -101,12 +101,10 @@ def records_for(topic: str, key: str, *, partitions: int | None = None) -> list:
 
 
 def unsent(collection, document_id: str) -> list[str]:
-    """The event types of a document's outbox that still wait to be sent."""
+    """The event types of a document's outbox marks: events that still wait to be sent."""
     from common import outbox
 
-    marked = {mark["_id"] for mark in outbox.pending(collection) if mark["document_id"] == document_id}
-    document = collection.find_one({"_id": document_id}) or {}
-    return [item["event_type"] for item in document.get("events", []) if item["event_id"] in marked]
+    return [mark["event"]["event_type"] for mark in outbox.pending(collection) if mark["document_id"] == document_id]
 
 
 def events_for(topic: str, order_id: str) -> list[dict]:

@@ -12,6 +12,7 @@ from common import outbox
 from common.consumer import Delivery
 from common.events import Event, new_event, now_iso
 from orders import store
+from orders.store import FINAL_STATUSES, STATUS_RANK
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +69,11 @@ def order_place(
         "created_at": now,
         "updated_at": now,
         "placed_event_id": event.event_id,
-        "history": [],
-        "applied": [],
-        "events": [event.to_dict()],
     }
     outbox.mark_pending(store.orders(), order_id, event)
     if not store.order_insert(order):
         return store.order_get(order_id), False
-    outbox.send_in_background(store.orders(), order)
+    outbox.send_in_background(store.orders(), [event])
     return order, True
 
 
@@ -99,28 +97,38 @@ def status_after(event: Event) -> tuple[str | None, str | None]:
 
 
 def orders_track(*, batch: list[Delivery]) -> list[Event]:
-    """Apply downstream events to their orders: each once, in the history, moving the status only forwards."""
-    changes = []
-    for event, position in batch:
+    """Follow downstream events: record each in its order's timeline once, and move each order's status to
+    the furthest one its events lead to (only forwards: events can overtake each other across topics)."""
+    moves = {}
+    for event, _ in batch:
         status, reason = status_after(event)
-        record = {  # small on purpose: FerretDB reads and writes a whole document per update
-            "event_id": event.event_id,
-            "event_type": event.event_type,
-            "topic": position.topic,
-            "partition": position.partition,
-            "offset": position.offset,
-            "occurred_at": event.occurred_at,
-            "applied_at": now_iso(),
-        }
-        changes.append(store.OrderChange(order_id=event.order_id, record=record, status=status, reason=reason))
-    unknown = store.orders_apply(changes)
-    if unknown:
-        raise UnknownOrder(f"no order {', '.join(unknown)}")
-    return []  # following the order causes no event
+        if status and STATUS_RANK[status] > STATUS_RANK[moves.get(event.order_id, ("PENDING",))[0]]:
+            moves[event.order_id] = (status, reason)
+    # The timeline first, so that whoever sees a status sees the event that moved it.
+    applied_at = now_iso()
+    store.timeline_add([{
+        "order_id": event.order_id,
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "leads_to": status_after(event)[0],
+        "topic": position.topic,
+        "partition": position.partition,
+        "offset": position.offset,
+        "occurred_at": event.occurred_at,
+        "applied_at": applied_at,
+    } for event, position in batch])
+    ids = list(dict.fromkeys(event.order_id for event, _ in batch))
+    if not (store.orders_move(moves) and set(ids) == set(moves)):  # some did not move: late, redelivered, unknown?
+        unknown = store.orders_missing(ids)
+        if unknown:
+            store.timeline_remove(unknown)
+            raise UnknownOrder(f"no order {', '.join(unknown)}")
+    return []  # following an order causes no event
 
 
 def order_timeline(order: dict) -> list[dict]:
-    """The order's story: its placement, then every event applied to it, in the order they were applied."""
+    """The order's story: its placement, then every event applied to it, in the order they were applied, each
+    with the status it moved the order to (none when it came late, after a status as far or further)."""
     placed = {
         "event_id": order.get("placed_event_id"),
         "event_type": "order_placed",
@@ -131,4 +139,11 @@ def order_timeline(order: dict) -> list[dict]:
         "applied_at": None,
         "status": "PENDING",
     }
-    return [placed, *order.get("history", [])]
+    story, rank, final = [placed], 0, False
+    for entry in store.timeline_of(order["_id"]):
+        status = entry["leads_to"]
+        moved = status is not None and not final and STATUS_RANK[status] > rank
+        if moved:
+            rank, final = STATUS_RANK[status], status in FINAL_STATUSES
+        story.append({**entry, "status": status if moved else None})
+    return story

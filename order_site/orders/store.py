@@ -1,18 +1,20 @@
 """The order site's MongoDB documents: database `orders`, collections `orders` and `idempotency_keys`.
 
-An order document holds the order, its status, the history of the events applied to it (and their
-ids in `applied`), and the event it caused (`order_placed`, sent through the outbox).
+An order document holds the order and its status, and stays small: FerretDB reads and rewrites a
+whole document on every update. Its timeline, the events applied to it, lives in collection `timeline`,
+one entry per order and event type (`_id` "<order id>:<event type>"), so a redelivered event is
+recorded once, and an order's timeline is a few look-ups by `_id`.
 """
 
 import functools
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo import ASCENDING, DESCENDING, DeleteOne, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from common.mongo import bulk_write, collection
+from common.events import TOPICS
+from common.mongo import bulk_write, collection, insert_many_new
 
 # A status only moves up this ladder; SHIPPED and CANCELLED are final and never change.
 STATUS_RANK = {"PENDING": 0, "PAID": 1, "RESERVED": 2, "SHIPPED": 3, "CANCELLED": 3}
@@ -26,6 +28,10 @@ def orders() -> Collection:
     orders.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
     orders.create_index([("customer_id", ASCENDING), ("created_at", DESCENDING)])
     return orders
+
+
+def timeline() -> Collection:
+    return collection("orders", "timeline")
 
 
 def idempotency_keys() -> Collection:
@@ -47,60 +53,44 @@ def order_get(order_id: str, projection: dict | None = None) -> dict | None:
 
 def orders_page(*, status: str | None, customer_id: str | None, skip: int, limit: int) -> tuple[list[dict], int]:
     query = {key: value for key, value in {"status": status, "customer_id": customer_id}.items() if value}
-    documents = list(orders().find(query, {"history": 0, "applied": 0, "events": 0}, sort=[("created_at", DESCENDING)],
+    documents = list(orders().find(query, None, sort=[("created_at", DESCENDING)],
                                    skip=skip, limit=limit))
     return documents, orders().count_documents(query)
 
 
-@dataclass(frozen=True)
-class OrderChange:
-    """An event to record in an order's history, and the status it leads to (None: the status stays)."""
-
-    order_id: str
-    record: dict
-    status: str | None
-    reason: str | None
-
-
-def orders_apply(changes: list[OrderChange]) -> list[str]:
-    """Record each event in its order's history once, moving the status up (never down, never off a final one).
-
-    No read first: each write is conditional on what it must not overwrite, so it is right whoever else
-    writes the order, and a batch takes a few round trips. First, per event, the write that moves the
-    status (if the event is new and the status below it), or that only records it (for an event that
-    moves nothing). Events can overtake each other across topics: where a status did not move, a second
-    pass records the late event without it. Returns the ids of orders that do not exist.
-    """
+def orders_move(moves: dict[str, tuple[str, str | None]]) -> bool:
+    """Move each order up to a status, with its reason: {order id: (status, reason)}. Never down, never off a
+    final status: each write is conditional on that, so it needs no read first and a redelivered event changes
+    nothing. True if every order moved (False: some were there already, or beyond, or do not exist)."""
     now = datetime.now(UTC)
-    moving = [change for change in changes if change.status is not None]
-    applied = bulk_write(orders(), [_moves_status(change, now) if change.status else _records_only(change, now)
-                                    for change in changes])
-    if applied < len(changes):  # some did not move the status (late, or redelivered): record the late ones
-        applied += bulk_write(orders(), [_records_only(change, now) for change in moving])
-    if applied == len(changes):
-        return []
-    # Some events were redelivered, or name an order that does not exist: find out which.
-    return [change.order_id for change in changes if order_get(change.order_id, {"_id": 1}) is None]
+    writes = [
+        UpdateOne({"_id": order_id, "final": False, "status_rank": {"$lt": STATUS_RANK[status]}},
+                  {"$set": {"status": status, "status_rank": STATUS_RANK[status], "final": status in FINAL_STATUSES,
+                            "updated_at": now, **({"reason": reason} if reason else {})}})
+        for order_id, (status, reason) in moves.items()
+    ]
+    return bulk_write(orders(), writes) == len(writes)
 
 
-def _not_yet_applied(change: OrderChange) -> dict:
-    return {"_id": change.order_id, "applied": {"$ne": change.record["event_id"]}}
+def orders_missing(order_ids: list[str]) -> list[str]:
+    return [order_id for order_id in order_ids if order_get(order_id, {"_id": 1}) is None]
 
 
-def _moves_status(change: OrderChange, now: datetime) -> UpdateOne:
-    moved = {"status": change.status, "status_rank": STATUS_RANK[change.status],
-             "final": change.status in FINAL_STATUSES, "updated_at": now}
-    if change.reason:
-        moved["reason"] = change.reason
-    return UpdateOne({**_not_yet_applied(change), "final": False, "status_rank": {"$lt": STATUS_RANK[change.status]}},
-                     {"$set": moved, "$push": {"history": {**change.record, "status": change.status},
-                                               "applied": change.record["event_id"]}})
+def timeline_add(entries: list[dict]) -> None:
+    """Record events in their orders' timelines; one already there (a redelivered event) is skipped."""
+    insert_many_new(timeline(), [{"_id": f"{e['order_id']}:{e['event_type']}", **e} for e in entries])
 
 
-def _records_only(change: OrderChange, now: datetime) -> UpdateOne:
-    return UpdateOne(_not_yet_applied(change), {"$set": {"updated_at": now},
-                                       "$push": {"history": {**change.record, "status": None},
-                                                 "applied": change.record["event_id"]}})
+def timeline_remove(order_ids: list[str]) -> None:
+    """Forget what was recorded for orders that turned out not to exist."""
+    bulk_write(timeline(), [DeleteOne({"_id": f"{order_id}:{event_type}"})
+                            for order_id in order_ids for event_type in TOPICS])
+
+
+def timeline_of(order_id: str) -> list[dict]:
+    """The events recorded for an order, in the order they were applied."""
+    entries = [timeline().find_one({"_id": f"{order_id}:{event_type}"}) for event_type in TOPICS]
+    return sorted((e for e in entries if e), key=lambda e: (e["applied_at"], e["occurred_at"]))
 
 
 def idempotency_key_claim(*, key: str, fingerprint: str, order_id: str) -> dict:

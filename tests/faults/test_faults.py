@@ -12,6 +12,7 @@ import pytest
 from kafka import KafkaAdminClient
 
 from inventory import store as inventory_store
+from orders import store as order_store
 from tests.conftest import FAULT_REPORT
 from tests.factories import ProductFactory
 from tests.faults.pipeline import BURST, Burst, check_invariants, topic_records, wait_until_consumed, wait_until_final
@@ -130,9 +131,7 @@ def test_two_consumers_per_site_one_killed_mid_burst():
 
 
 def _histories(ids):
-    from orders import store
-
-    return {o["_id"]: o["history"] for o in store.orders().find({"_id": {"$in": ids}}, {"history": 1})}
+    return {order_id: order_store.timeline_of(order_id) for order_id in ids}
 
 
 class HotProductBurst(Burst):

@@ -38,7 +38,7 @@ def test_the_seed_order_is_accepted_as_pending_with_the_seeds_response():
 def test_a_placed_order_reaches_kafka_and_its_outbox_mark_goes():
     order_id = post(OrderRequestFactory()).json()["order_id"]
     [event] = wait_for(lambda: events_for("order_placed", order_id), what="order_placed on Kafka")
-    assert event["event_id"] == store.order_get(order_id)["events"][0]["event_id"]
+    assert event["event_id"] == store.order_get(order_id)["placed_event_id"]
     wait_for(lambda: unsent(store.orders(), order_id) == [], what="the outbox mark to be deleted")
 
 
