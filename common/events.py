@@ -10,7 +10,7 @@ Money in events is in integer minor units (cents): no floats, and FerretDB v1 ha
 
 import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -159,7 +159,9 @@ class Event:
     payload: dict
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # shallow: the payload is plain JSON data that nothing changes (dataclasses.asdict deep-copied it,
+        # a tenth of a request's CPU)
+        return dict(vars(self))
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.to_dict(), separators=(",", ":")).encode()

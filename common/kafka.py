@@ -125,8 +125,11 @@ def consumer(*topics: str, group: str, instance: str | None = None, **config) ->
         client_id=settings.SERVICE,
         enable_auto_commit=False,  # committed only after the handler's write
         auto_offset_reset="earliest",  # a new group starts from the first event, so nothing is skipped
-        # A poll returns what arrived while the last batch was handled: one event when idle, up to this
-        # many under load. (Waiting for a fuller fetch instead cost idle consumers 50 fetches a second.)
+        # The broker answers a fetch when 16 KB (about 25 events) are there, or after 100 ms: fewer, fuller
+        # batches. Measured (docs/performance.md): 85 orders/s at 17.5 CPU-ms each, against 47 at 36 with the
+        # client's defaults (answer at once), for up to 100 ms more per hop when traffic is light.
+        fetch_min_bytes=16 * 1024,
+        fetch_max_wait_ms=100,
         max_poll_records=500,
         session_timeout_ms=10_000,  # a consumer that died is replaced after 10 s (the client's default is 45)
         heartbeat_interval_ms=2_000,
