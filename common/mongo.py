@@ -81,7 +81,9 @@ def insert_or_get_many(collection: "Collection", documents: list[dict]) -> list[
 
 # FerretDB 1.24 hangs for good on an update command of 100 or more statements (each statement's cursor stays
 # open until the command ends, and its SQLite pool has 100 connections), so bulk writes go in smaller commands.
-BULK_CHUNK = 50
+# Small ones: a command holds its database's write turn, and a request waiting behind 50 updates waited ~50 ms
+# (POST p99 at 50 orders/s: 106 ms with 50, 52 ms with 16; throughput the same within the noise).
+BULK_CHUNK = 16
 
 
 def bulk_write(collection: "Collection", requests: list) -> int:
