@@ -157,7 +157,7 @@ def test_two_inventory_consumers_on_a_hot_product_never_oversell():
     try:
         wait_for(lambda: inventory_members() == 2, timeout=60, what="two members in inventory-service")
         burst = HotProductBurst(scarce=ProductFactory(available=150, price=500))
-        burst.place(BURST)  # ~800 units wanted, 150 there
+        burst.place(BURST)  # ~400 units wanted, 150 there
         converge = wait_until_final(burst.order_ids)
         figures = check_invariants(burst)  # stock conserved, reserved == shipped, no hold left
         left = inventory_store.products().find_one({"_id": burst.scarce["_id"]})["available"]
