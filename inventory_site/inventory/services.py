@@ -96,6 +96,7 @@ def _hold_one_by_one(reservations: list[dict]) -> dict[str, str]:
 def _release_short(reservations: list[dict], shortfalls: dict[str, str]) -> dict[str, str]:
     for reservation in reservations:
         if reservation["_id"] in shortfalls:
+            log.info("reservation for order %s: REJECTED %s", reservation["_id"], shortfalls[reservation["_id"]])
             for line in reservation["lines"]:  # only the lines it holds give anything back
                 store.stock_release(line["product_id"], reservation["_id"], line["quantity"])
     return shortfalls

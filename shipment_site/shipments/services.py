@@ -1,6 +1,5 @@
 """The shipment site's operation: ship the orders whose stock is reserved."""
 
-import logging
 import uuid
 from datetime import UTC, datetime
 
@@ -8,8 +7,6 @@ from django.conf import settings
 
 from common.events import Event, caused_by, new_event
 from shipments import store
-
-log = logging.getLogger(__name__)
 
 CARRIERS = ["UPS", "FedEx", "DHL"]
 
