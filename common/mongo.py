@@ -114,33 +114,24 @@ def _writers_take_turns(database_name: str):
         yield
 
 
-class Collection(pymongo.collection.Collection):
+def _taking_turns(write):
+    def taking_turns(self, *args, **kwargs):
+        with _writers_take_turns(self.database.name):
+            return write(self, *args, **kwargs)
+
+    return taking_turns
+
+
+_Pymongo = pymongo.collection.Collection
+
+
+class Collection(_Pymongo):
     """A pymongo collection whose writes take turns per database where the store needs it (see above)."""
 
-    def insert_one(self, *args, **kwargs):
-        with _writers_take_turns(self.database.name):
-            return super().insert_one(*args, **kwargs)
-
-    def insert_many(self, *args, **kwargs):
-        with _writers_take_turns(self.database.name):
-            return super().insert_many(*args, **kwargs)
-
-    def bulk_write(self, *args, **kwargs):
-        with _writers_take_turns(self.database.name):
-            return super().bulk_write(*args, **kwargs)
-
-    def update_one(self, *args, **kwargs):
-        with _writers_take_turns(self.database.name):
-            return super().update_one(*args, **kwargs)
-
-    def find_one_and_update(self, *args, **kwargs):
-        with _writers_take_turns(self.database.name):
-            return super().find_one_and_update(*args, **kwargs)
-
-    def delete_one(self, *args, **kwargs):
-        with _writers_take_turns(self.database.name):
-            return super().delete_one(*args, **kwargs)
-
-    def create_index(self, *args, **kwargs):
-        with _writers_take_turns(self.database.name):
-            return super().create_index(*args, **kwargs)
+    insert_one = _taking_turns(_Pymongo.insert_one)
+    insert_many = _taking_turns(_Pymongo.insert_many)
+    bulk_write = _taking_turns(_Pymongo.bulk_write)
+    update_one = _taking_turns(_Pymongo.update_one)
+    find_one_and_update = _taking_turns(_Pymongo.find_one_and_update)
+    delete_one = _taking_turns(_Pymongo.delete_one)
+    create_index = _taking_turns(_Pymongo.create_index)
