@@ -103,13 +103,14 @@ def publish(events: list[Event], timeout: float = SEND_TIMEOUT_SECONDS) -> None:
     send_all([event_record(event) for event in events], timeout)
 
 
-def publish_in_background(event: Event, on_sent: Callable[[Event], None], on_failed: Callable[[Event], None]) -> None:
+def publish_in_background(event: Event, on_sent: Callable[[Event], None],
+                          on_failed: Callable[[Event, Exception], None]) -> None:
     """Send without waiting: `on_sent` runs once the broker has the event (acks=all), `on_failed` if it never does.
     Both run on the producer's own thread, so they must be quick."""
 
     def failed(error):
         _producer_failed.set()
-        on_failed(event)
+        on_failed(event, error)
 
     producer().send(**event_record(event)).add_callback(lambda _: on_sent(event)).add_errback(failed)
 

@@ -44,12 +44,12 @@ def _marks(collection: Collection) -> Collection:
 
 
 def mark_pending(collection: Collection, document_id: str, event: Event) -> None:
-    """Call before the write of the document that `event` announces (again on a retried request: it stays one)."""
+    """Call before the write of the document that `event` announces."""
     mark = {"_id": event.event_id, "collection": collection.name, "document_id": document_id,
             "since": datetime.now(UTC), "event": event.to_dict()}
     try:
         _marks(collection).insert_one(mark)
-    except DuplicateKeyError:
+    except DuplicateKeyError:  # a write retried after its reply was lost finds its own mark
         pass
 
 
@@ -90,20 +90,21 @@ def _unmarker_started() -> _Unmarker:
 
 
 def send_in_background(collection: Collection, events: list[Event]) -> None:
-    """For requests: hand the document's events to the producer and return; the relay covers what fails.
+    """For requests: hand the events to the producer and return; the relay covers what fails.
 
     While the broker is away (a send failed lately) nothing is tried, so requests stay fast.
     """
     unmarker = _unmarker_started()
     if time.monotonic() < unmarker.broker_away_until:
         return
+
     def sent(event: Event) -> None:
         unmarker.acknowledged.put((collection.database.name, event.event_id))
         metrics.EVENTS_PUBLISHED.labels(event.event_type).inc()
 
-    def failed(event: Event) -> None:
+    def failed(event: Event, error: Exception) -> None:
         unmarker.broker_away_until = time.monotonic() + BROKER_AWAY_SECONDS
-        log.warning("broker did not take %s of %s: left for the relay", event.event_type, event.order_id)
+        log.warning("broker did not take %s of %s, left for the relay: %s", event.event_type, event.order_id, error)
 
     try:
         for event in events:

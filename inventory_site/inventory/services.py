@@ -30,7 +30,8 @@ def stock_reserve(*, paid: list[Event]) -> list[Event]:
     causes = {event.order_id: event for event in paid}
     drafts = [_new_reservation(event) for event in paid]
     seen_before = [store.reservation_get(order_id) for order_id in store.reservations_start(drafts)]
-    new = [draft for draft in drafts if draft["_id"] not in {r["_id"] for r in seen_before}]
+    seen_ids = {r["_id"] for r in seen_before}
+    new = [draft for draft in drafts if draft["_id"] not in seen_ids]
     resumed = [r for r in seen_before if r["status"] == "PENDING"]  # an earlier try died half-way
     shortfalls = _hold_in_bulk(new) | _hold_one_by_one(resumed)
     outcomes = [_outcome(causes[r["_id"]], r, shortfalls.get(r["_id"])) for r in new + resumed]

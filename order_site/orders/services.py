@@ -34,7 +34,7 @@ def order_place(
     currency: str,
     idempotency_key: str | None = None,
 ) -> tuple[dict, bool]:
-    """Store a PENDING order with its `order_placed` event in the same document, then send the event.
+    """Store a PENDING order, its `order_placed` event in the outbox, and hand the event to the producer.
 
     Returns the order and whether it is new. With an Idempotency-Key, the same key and body give back
     the same order; the same key with another body raises IdempotencyConflict.
@@ -99,9 +99,9 @@ def status_after(event: Event) -> tuple[str | None, str | None]:
 def orders_track(*, batch: list[Delivery]) -> list[Event]:
     """Follow downstream events: record each in its order's timeline once, and move each order's status to
     the furthest one its events lead to (only forwards: events can overtake each other across topics)."""
+    leads_to = [status_after(event) for event, _ in batch]
     moves = {}
-    for event, _ in batch:
-        status, reason = status_after(event)
+    for (event, _), (status, reason) in zip(batch, leads_to, strict=True):
         if status and STATUS_RANK[status] > STATUS_RANK[moves.get(event.order_id, ("PENDING",))[0]]:
             moves[event.order_id] = (status, reason)
     # The timeline first, so that whoever sees a status sees the event that moved it.
@@ -110,13 +110,13 @@ def orders_track(*, batch: list[Delivery]) -> list[Event]:
         "order_id": event.order_id,
         "event_id": event.event_id,
         "event_type": event.event_type,
-        "leads_to": status_after(event)[0],
+        "leads_to": status,
         "topic": position.topic,
         "partition": position.partition,
         "offset": position.offset,
         "occurred_at": event.occurred_at,
         "applied_at": applied_at,
-    } for event, position in batch])
+    } for (event, position), (status, _) in zip(batch, leads_to, strict=True)])
     ids = list(dict.fromkeys(event.order_id for event, _ in batch))
     if not (store.orders_move(moves) and set(ids) == set(moves)):  # some did not move: late, redelivered, unknown?
         unknown = store.orders_missing(ids)
