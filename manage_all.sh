@@ -29,8 +29,12 @@ FERRETDB_BIN=$CACHE/bin/ferretdb-$FERRETDB_VERSION-idfix-pushdown  # see setup_f
 
 SITES=(order payment inventory shipment)
 
-# The test stack has its own state and ports (+10000), so it never touches what `up` runs.
-if [[ ${1:-} == test ]]; then ORDERPIPE_STATE=$ROOT/.state/test ORDERPIPE_PORT_OFFSET=10000; STATE=$ORDERPIPE_STATE; fi
+# The test stack has its own state and ports (+10000), so it never touches what `up` runs. Two test stacks can
+# run side by side with ORDERPIPE_TEST_OFFSET and ORDERPIPE_TEST_STATE set for the second.
+if [[ ${1:-} == test ]]; then
+  ORDERPIPE_STATE=${ORDERPIPE_TEST_STATE:-$ROOT/.state/test} ORDERPIPE_PORT_OFFSET=${ORDERPIPE_TEST_OFFSET:-10000}
+  STATE=$ORDERPIPE_STATE
+fi
 
 # Every port moves by ORDERPIPE_PORT_OFFSET, so a test stack (offset 10000) runs beside `up`.
 OFFSET=${ORDERPIPE_PORT_OFFSET:-0}

@@ -88,11 +88,27 @@ class PaymentRefunded(BaseModel):
     reason: Text(200)
 
 
+class OrderCancelled(BaseModel):
+    """A request to cancel, not its outcome: the shipment site decides whether it came in time."""
+    requested_by: Literal["customer", "staff"]
+    note: Text(500) | None = None
+
+
 class ShipmentProcessed(BaseModel):
+    """SHIPPED: the parcel left. CANCELLED: a cancellation reached the shipment site first, so it never will."""
     shipment_id: Text(64)
-    status: Literal["SHIPPED"]
-    carrier: Text(64)
-    tracking_number: Text(64)
+    status: Literal["SHIPPED", "CANCELLED"]
+    carrier: Text(64) | None = None
+    tracking_number: Text(64) | None = None
+    reason: Text(200) | None = None
+
+    @model_validator(mode="after")
+    def a_parcel_has_a_carrier(self):
+        if self.status == "SHIPPED" and not (self.carrier and self.tracking_number):
+            raise ValueError("a shipped parcel needs a carrier and a tracking number")
+        if self.status == "CANCELLED" and not self.reason:
+            raise ValueError("a cancelled shipment needs a reason")
+        return self
 
 
 @dataclass(frozen=True)
@@ -111,6 +127,7 @@ TOPICS = {
     topic.name: topic
     for topic in [
         Topic("order_placed", OrderPlaced, "order-service"),
+        Topic("order_cancelled", OrderCancelled, "order-service"),
         Topic("payment_processed", PaymentProcessed, "payment-service"),
         Topic("payment_refunded", PaymentRefunded, "payment-service"),
         Topic("inventory_updated", InventoryUpdated, "inventory-service"),
