@@ -9,10 +9,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+
+from common import dead_letters, kafka, registry
+
+
+@dataclass(frozen=True)
+class Action:
+    """A button on a document's page: run(request, document) does it and returns the message to show."""
+    label: str
+    run: Callable
+    number_input: str | None = None  # the name of a number the staff member types in first (e.g. "quantity")
+
+
+@dataclass(frozen=True)
+class View:
+    """A named list besides the plain one (e.g. "stuck"): its documents, and the extra columns they carry."""
+    documents: Callable  # documents() -> list of documents
+    columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -24,8 +42,8 @@ class MongoPage:
     search_fields: tuple[str, ...] = ("_id",)  # matched exactly: ids are what people paste
     filters: dict[str, tuple[str, ...]] = field(default_factory=dict)
     hidden_fields: tuple[str, ...] = ()  # left out of the detail page (e.g. a long internal list)
-    action: Callable | None = None  # action(request, document) for a POST on the detail page
-    action_label: str = ""
+    actions: tuple[Action, ...] = ()
+    views: dict[str, View] = field(default_factory=dict)
     history: Callable | None = None  # history(document): the events to list under the detail page
 
     @property
@@ -57,10 +75,16 @@ class PipelineAdminSite(admin.AdminSite):
                 path(f"{base}<str:document_id>/", self.admin_view(self._detail_view(page)),
                      name=f"{page.app_label}_{page.slug}_detail"),
             ]
+        urls.append(path("kafka/dead-letters/", self.admin_view(self.dead_letters_view), name="dead_letters"))
         return urls + super().get_urls()
 
     def get_app_list(self, request, app_label=None):
         app_list = super().get_app_list(request, app_label)
+        if app_label in (None, "kafka"):
+            app_list.append({"name": "Kafka", "app_label": "kafka", "app_url": "", "has_module_perms": True,
+                             "models": [{"name": "Dead letters", "object_name": "dead-letters", "perms": {"view": True},
+                                         "admin_url": reverse("admin:dead_letters", current_app=self.name),
+                                         "view_only": True}]})
         for label in dict.fromkeys(page.app_label for page in self.pages):
             if app_label in (None, label):
                 app_list.append({
@@ -82,13 +106,19 @@ class PipelineAdminSite(admin.AdminSite):
                 query["$or"] = [{name: search} for name in page.search_fields]
             chosen = {name: request.GET[name] for name in page.filters if request.GET.get(name)}
             query.update(chosen)
-            documents = page.collection().find(query, sort=[("_id", 1)])
+            view_name = request.GET.get("view")
+            view = page.views.get(view_name)
+            if view:
+                documents, columns = view.documents(), page.columns + view.columns
+            else:
+                documents, columns = page.collection().find(query, sort=[("_id", 1)]), page.columns
             paginator = Paginator(list(documents), 50)
             current = paginator.get_page(request.GET.get("p"))
-            rows = [(document["_id"], [_cell(document.get(column, "")) for column in page.columns])
+            rows = [(document["_id"], [_cell(document.get(column, "")) for column in columns])
                     for document in current]
-            context = {**self.each_context(request), "title": page.name, "page": page, "rows": rows,
-                       "current": current, "search": search, "chosen": chosen, "filters": page.filters.items()}
+            context = {**self.each_context(request), "title": f"{page.name}: {view_name}" if view else page.name,
+                       "page": page, "rows": rows, "columns": columns, "current": current, "search": search,
+                       "chosen": chosen, "filters": page.filters.items(), "view": view_name if view else ""}
             return TemplateResponse(request, "admin/mongo_list.html", context)
 
         return view
@@ -98,8 +128,12 @@ class PipelineAdminSite(admin.AdminSite):
             document = page.collection().find_one({"_id": document_id})
             if document is None:
                 raise Http404(f"no {page.name.lower()} {document_id}")
-            if request.method == "POST" and page.action:
-                messages.info(request, page.action(request, document))
+            if request.method == "POST":
+                action = next((a for a in page.actions if a.label == request.POST.get("action")), None)
+                if action is None:
+                    messages.error(request, "No such action.")
+                else:
+                    messages.info(request, action.run(request, document))
                 return HttpResponseRedirect(request.path)
             fields = [(name, _cell(value)) for name, value in document.items() if name not in page.hidden_fields]
             context = {**self.each_context(request), "title": f"{page.name}: {document_id}", "page": page,
@@ -107,3 +141,45 @@ class PipelineAdminSite(admin.AdminSite):
             return TemplateResponse(request, "admin/mongo_detail.html", context)
 
         return view
+
+    def dead_letters_view(self, request):
+        """The dead letters of the topics this site consumes, each with why and where it failed; replay one or
+        all of a topic's (each replay is recorded in the admin's log)."""
+        topics = sorted(registry.site_handlers())
+        if request.method == "POST":
+            messages.info(request, self._replay(request, topics))
+            return HttpResponseRedirect(request.get_full_path())
+        chosen = request.GET.get("topic") if request.GET.get("topic") in topics else None
+        letters = []
+        for letter in dead_letters.dead_letters(chosen) if chosen else []:
+            try:
+                value = json.dumps(json.loads(letter.value), indent=2)
+            except (TypeError, ValueError):
+                value = (letter.value or b"").decode(errors="replace")
+            letters.append({"letter": letter, "value": value, **{name.removeprefix("dlt."): letter.headers.get(name)
+                            for name in ("dlt.reason", "dlt.group", "dlt.failed_at")}})
+        context = {**self.each_context(request), "title": f"Dead letters: {chosen}.DLT" if chosen else "Dead letters",
+                   "topics": topics, "chosen": chosen, "letters": letters}
+        return TemplateResponse(request, "admin/dead_letters.html", context)
+
+    def _replay(self, request, topics: list[str]) -> str:
+        topic = request.POST.get("topic")
+        if topic not in topics:
+            return "Nothing replayed: no such topic here."
+        try:
+            if request.POST.get("all"):
+                replayed = dead_letters.replay(topic)
+                what = f"{len(replayed)} dead letter(s) of {topic}.DLT not replayed before"
+            else:
+                partition, offset = int(request.POST.get("partition", "")), int(request.POST.get("offset", ""))
+                if dead_letters.replay_one(topic, partition, offset) is None:
+                    return f"Nothing replayed: {topic}.DLT has no dead letter at partition {partition}, offset " \
+                           f"{offset} (any more: it may be past the topic's retention)."
+                what = f"{topic}.DLT[{partition}]@{offset}"
+        except ValueError:
+            return "Nothing replayed: the partition and offset must be whole numbers."
+        except kafka.TRANSIENT_ERRORS as error:
+            return f"Nothing replayed: the broker did not answer ({error}). Try again."
+        LogEntry.objects.create(user_id=request.user.pk, object_id=topic, object_repr=f"{what} replayed"[:200],
+                                action_flag=CHANGE, change_message=f"Replayed {what} to {topic}")
+        return f"Replayed {what} to {topic}."

@@ -1,4 +1,4 @@
-"""Reading and replaying dead-letter topics (`<topic>.DLT`), for `manage.py dlt`."""
+"""Reading and replaying dead-letter topics (`<topic>.DLT`), for `manage.py dlt` and the admin."""
 
 from dataclasses import dataclass
 
@@ -60,17 +60,27 @@ def dead_letters(topic: str) -> list[DeadLetter]:
         consumer.close()
 
 
+def replay_one(topic: str, partition: int, offset: int) -> DeadLetter | None:
+    """Send one dead letter back to its topic; None if there is no such dead letter (any more)."""
+    record = kafka.record_at(f"{topic}.DLT", partition, offset)
+    if record is None:
+        return None
+    kafka.send_all([_replay_record(topic, record)])
+    return _dead_letter(record)
+
+
+def _replay_record(topic: str, record) -> dict:
+    return {"topic": topic, "key": record.key, "value": record.value,
+            "headers": [("dlt.replayed_from", f"{record.partition}:{record.offset}".encode())]}
+
+
 def replay(topic: str) -> list[DeadLetter]:
     """Send the dead letters not replayed before back to their topic (say, after a fix); return them."""
     consumer = kafka.consumer(f"{topic}.DLT", group=f"{REPLAY_GROUP}-{topic}")
     try:
-        replayed = []
-        for record in _records_until_end(consumer):
-            kafka.producer().send(topic, key=record.key, value=record.value,
-                                  headers=[("dlt.replayed_from", f"{record.partition}:{record.offset}".encode())])
-            replayed.append(_dead_letter(record))
-        kafka.producer().flush(timeout=kafka.SEND_TIMEOUT_SECONDS)
+        records = list(_records_until_end(consumer))
+        kafka.send_all([_replay_record(topic, record) for record in records])
         consumer.commit()
-        return replayed
+        return [_dead_letter(record) for record in records]
     finally:
         consumer.close()

@@ -69,16 +69,17 @@ class PaymentProcessed(BaseModel):
 
 
 class InventoryUpdated(BaseModel):
+    """RESERVED or REJECTED answers a payment; RELEASED gives a cancelled order's stock back to `available`."""
     reservation_id: Text(64)
-    status: Literal["RESERVED", "REJECTED"]
+    status: Literal["RESERVED", "REJECTED", "RELEASED"]
     lines: Annotated[list[StockLine], Field(min_length=1, max_length=100)]
-    reason: Literal["OUT_OF_STOCK", "UNKNOWN_PRODUCT"] | None = None
+    reason: Literal["OUT_OF_STOCK", "UNKNOWN_PRODUCT", "CANCELLED"] | None = None
     shipping_address: Text(500)
 
     @model_validator(mode="after")
     def a_rejection_has_a_reason(self):
-        if self.status == "REJECTED" and not self.reason:
-            raise ValueError("a rejection needs a reason")
+        if self.status != "RESERVED" and not self.reason:
+            raise ValueError(f"{self.status.lower()} stock needs a reason")
         return self
 
 
@@ -88,10 +89,21 @@ class PaymentRefunded(BaseModel):
     reason: Text(200)
 
 
+CANCEL_REQUESTERS = ("customer", "staff")
+
+
 class OrderCancelled(BaseModel):
     """A request to cancel, not its outcome: the shipment site decides whether it came in time."""
-    requested_by: Literal["customer", "staff"]
+    requested_by: Literal[CANCEL_REQUESTERS]
     note: Text(500) | None = None
+
+
+def cancelled_by(requested_by: str) -> str:
+    """The reason a cancelled order, its refund and its shipment carry: "cancelled by customer" (or staff)."""
+    return f"cancelled by {requested_by}"
+
+
+CANCELLATION_REASONS = {cancelled_by(requester) for requester in CANCEL_REQUESTERS}
 
 
 class ShipmentProcessed(BaseModel):

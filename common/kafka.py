@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 
 from django.conf import settings
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -101,6 +101,28 @@ def send_all(records: list[dict], timeout: float = SEND_TIMEOUT_SECONDS) -> None
 def publish(events: list[Event], timeout: float = SEND_TIMEOUT_SECONDS) -> None:
     """Send the events and wait until the broker has them all (acks=all); raise KafkaError otherwise."""
     send_all([event_record(event) for event in events], timeout)
+
+
+def record_at(topic: str, partition: int, offset: int):
+    """The record at a position, read without a group (nothing committed); None if it is gone (retention) or
+    was never there."""
+    reader = KafkaConsumer(bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS, enable_auto_commit=False)
+    try:
+        position = TopicPartition(topic, partition)
+        if partition not in (reader.partitions_for_topic(topic) or ()):
+            return None
+        reader.assign([position])
+        first, end = reader.beginning_offsets([position])[position], reader.end_offsets([position])[position]
+        if not first <= offset < end:
+            return None
+        reader.seek(position, offset)
+        for _ in range(10):
+            for record in reader.poll(timeout_ms=1000).get(position, []):
+                if record.offset >= offset:  # a compacted or transactional gap skips ahead
+                    return record if record.offset == offset else None
+        return None
+    finally:
+        reader.close()
 
 
 def publish_in_background(event: Event, on_sent: Callable[[Event], None],

@@ -4,7 +4,7 @@ A consumer needs no outbox: its uncommitted input offset makes the step run agai
 (common.consumer). A request has nothing like it, so (DESIGN.md section 6):
 
 1. `mark_pending` writes a mark per event, the event in it, into the database's `outbox_pending` collection;
-2. the step writes its result (an order), which is what the event announces;
+2. the step writes its result (an order, or a cancel request on one), which records the event's id;
 3. `send_in_background` hands the event to the producer and the request is answered at once; once the
    broker has it (acks=all) its mark is deleted, many at a time, by a background thread.
 
@@ -43,10 +43,11 @@ def _marks(collection: Collection) -> Collection:
     return mongo.collection(collection.database.name, MARKS)
 
 
-def mark_pending(collection: Collection, document_id: str, event: Event) -> None:
-    """Call before the write of the document that `event` announces."""
+def mark_pending(collection: Collection, document_id: str, event: Event, *, recorded_as: str) -> None:
+    """Call before the write that `event` announces, which stores the event's id in the document's field
+    `recorded_as`: the relay sends the event only if that write happened."""
     mark = {"_id": event.event_id, "collection": collection.name, "document_id": document_id,
-            "since": datetime.now(UTC), "event": event.to_dict()}
+            "recorded_as": recorded_as, "since": datetime.now(UTC), "event": event.to_dict()}
     try:
         _marks(collection).insert_one(mark)
     except DuplicateKeyError:  # a write retried after its reply was lost finds its own mark
@@ -123,8 +124,10 @@ def relay(collections: list[Collection], *, older_than: float) -> int:
         # younger marks are probably being sent by the request that made them
         stale = [mark for mark in marks.find({"collection": collection.name}) if mark["since"] < now - timedelta(
             seconds=older_than)]
-        # an event is sent only if its document was written: a request may have died between the two writes
-        written = [mark for mark in stale if collection.find_one({"_id": mark["document_id"]}, {"_id": 1})]
+        # an event is sent only if its write happened: a request may have died between the two writes, or its
+        # write may have been refused (a cancel request on an order that became final meanwhile)
+        written = [mark for mark in stale if collection.find_one(
+            {"_id": mark["document_id"], mark["recorded_as"]: mark["_id"]}, {"_id": 1})]
         kafka.publish([event_from_dict(mark["event"]) for mark in written])
         orphans = [mark for mark in stale if mark not in written
                    and mark["since"] < now - timedelta(seconds=ORPHAN_MARK_SECONDS)]

@@ -71,3 +71,20 @@ def follow_up(cause, event_type: str, payload: dict):
 def delivered(*events) -> list[Delivery]:
     """A poll batch of these events, as the consumer loop hands it to a handler."""
     return [Delivery(event, Position(event.event_type, 0, offset)) for offset, event in enumerate(events)]
+
+
+def cancel_requested(placed, requested_by: str = "customer"):
+    """The order site's `order_cancelled` for the order of `placed`."""
+    return new_event("order_cancelled", order_id=placed.order_id, payload={"requested_by": requested_by},
+                     producer="order-service")
+
+
+def shipment_cancelled(request):
+    """The shipment site's decision that a cancel request came in time."""
+    return follow_up(request, "shipment_processed", {"shipment_id": "s", "status": "CANCELLED",
+                                                     "reason": f"cancelled by {request.payload['requested_by']}"})
+
+
+def shipment_shipped(cause):
+    return follow_up(cause, "shipment_processed",
+                     {"shipment_id": "s", "status": "SHIPPED", "carrier": "UPS", "tracking_number": "1Z"})

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from common.admin_pages import MongoPage
+from common.admin_pages import Action, MongoPage
 from inventory import services, store
 
 
@@ -15,10 +15,11 @@ def restock(request, product: dict) -> str:
 
 admin.site.register_page(MongoPage(
     app_label="inventory", name="Products", collection=store.products,
-    columns=("name", "price", "available", "reserved"), hidden_fields=("holds",),
-    action=restock, action_label="Restock",
+    columns=("name", "price", "available", "reserved", "shipped", "received"), hidden_fields=("holds", "moving"),
+    actions=(Action("Restock", restock, number_input="quantity"),),
 ))
 admin.site.register_page(MongoPage(
     app_label="inventory", name="Reservations", collection=store.reservations,
-    columns=("status", "reason", "lines", "created_at"), filters={"status": ("PENDING", "RESERVED", "REJECTED")},
+    columns=("status", "reason", "lines", "created_at"),
+    filters={"status": ("PENDING", "RESERVED", "REJECTED", "SHIPPED", "RELEASED", "CANCELLED")},
 ))

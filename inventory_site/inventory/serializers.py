@@ -8,7 +8,9 @@ class ProductOut(serializers.Serializer):
     name = serializers.CharField()
     price = MoneyField()
     available = serializers.IntegerField(help_text="units that can still be sold")
-    reserved = serializers.IntegerField(help_text="units taken by orders")
+    reserved = serializers.IntegerField(help_text="units taken by orders that have not shipped yet")
+    shipped = serializers.IntegerField(help_text="units that left in parcels")
+    received = serializers.IntegerField(help_text="every unit ever stocked: available + reserved + shipped")
 
 
 class RestockIn(StrictSerializer):

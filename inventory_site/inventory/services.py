@@ -1,4 +1,5 @@
-"""The inventory site's operations: reserve paid orders' stock, all lines of an order or none."""
+"""The inventory site's operations: reserve paid orders' stock (all lines of an order or none), move it to
+`shipped` when the parcel leaves, or give it back when the order is cancelled."""
 
 import logging
 import uuid
@@ -38,8 +39,9 @@ def stock_reserve(*, paid: list[Event]) -> list[Event]:
     if store.reservations_finish(outcomes) == len(outcomes):
         caused = [event_from_dict(outcome["event"]) for outcome in outcomes]
         done = [r for r in seen_before if r["status"] != "PENDING"]
-    else:  # another consumer finished some of them first: theirs stand
+    else:  # another consumer finished some of them first (or a cancellation ended them): theirs stand
         caused, done = [], [store.reservation_get(r["_id"]) for r in new + seen_before]
+        _give_back_holds([r for r in done if r["status"] == "CANCELLED"])
     caused += [event for r in done for event in caused_by(r, causes[r["_id"]])]
     holders = defaultdict(list)
     for reservation in new + seen_before:
@@ -95,12 +97,17 @@ def _hold_one_by_one(reservations: list[dict]) -> dict[str, str]:
 
 
 def _release_short(reservations: list[dict], shortfalls: dict[str, str]) -> dict[str, str]:
-    for reservation in reservations:
-        if reservation["_id"] in shortfalls:
-            log.info("reservation for order %s: REJECTED %s", reservation["_id"], shortfalls[reservation["_id"]])
-            for line in reservation["lines"]:  # only the lines it holds give anything back
-                store.stock_release(line["product_id"], reservation["_id"], line["quantity"])
+    short = [reservation for reservation in reservations if reservation["_id"] in shortfalls]
+    for reservation in short:
+        log.info("reservation for order %s: REJECTED %s", reservation["_id"], shortfalls[reservation["_id"]])
+    _give_back_holds(short)
     return shortfalls
+
+
+def _give_back_holds(reservations: list[dict]) -> None:
+    for reservation in reservations:
+        for line in reservation["lines"]:  # only the lines it holds give anything back
+            store.stock_release(line["product_id"], reservation["_id"], line["quantity"])
 
 
 def _outcome(cause: Event, reservation: dict, reason: str | None) -> dict:
@@ -120,6 +127,82 @@ def _outcome(cause: Event, reservation: dict, reason: str | None) -> dict:
     )
     return {"_id": reservation["_id"], "status": status, "reason": reason, "finished_at": datetime.now(UTC),
             "event": updated.to_dict()}
+
+
+class UnknownReservation(Exception):
+    """A parcel left for an order this site reserved nothing for."""
+
+
+def stock_ship(*, shipped: list[Event]) -> list[Event]:
+    """The parcels left: each order's reserved units become shipped, once, however often the event comes."""
+    reservations = _reservations_of(shipped)
+    reserved = [r for r in reservations if r["status"] == "RESERVED"]
+    _move_stock(reserved, "ship")
+    store.reservations_end([{"_id": r["_id"], "status": "SHIPPED", "events": []} for r in reserved], was="RESERVED")
+    _clear_marks(reservations, "ship")
+    return []
+
+
+def stock_release(*, cancelled: list[Event]) -> list[Event]:
+    """A cancellation reached the shipment site before the parcel left: give the order's stock back, once.
+
+    An order with no reservation yet gets a CANCELLED one, so the payment still on its way reserves nothing
+    (whichever is written first stands). A reservation an earlier try left PENDING is cancelled and gives back
+    the holds it took. A RESERVED one moves its units back to `available` and says so (`inventory_updated`
+    RELEASED). Returns those events (again, on a redelivery)."""
+    causes = {event.order_id: event for event in cancelled}
+    reservations = [store.reservation_tombstone(event.order_id) for event in cancelled]
+    reserved = [r for r in reservations if r["status"] == "RESERVED"]
+    pending = [r for r in reservations if r["status"] == "PENDING"]
+    _move_stock(reserved, "release")
+    released = [{"_id": r["_id"], "status": "RELEASED", "events": [_released(causes[r["_id"]], r).to_dict()]}
+                for r in reserved]
+    store.reservations_end(released, was="RESERVED")
+    store.reservations_end([{"_id": r["_id"], "status": "CANCELLED", "events": []} for r in pending], was="PENDING")
+    _give_back_holds(pending)
+    _clear_marks(reservations, "release")
+    # from the store: on a redelivery (or if another consumer got there first) its events are the ones that stand
+    return [event for r in _reservations_of(cancelled) for event in caused_by(r, causes[r["_id"]])]
+
+
+def _reservations_of(events: list[Event]) -> list[dict]:
+    reservations = [store.reservation_get(event.order_id) for event in events]
+    missing = [event.order_id for event, r in zip(events, reservations, strict=True) if r is None]
+    if missing:
+        raise UnknownReservation(f"no reservation for order {', '.join(missing)}")
+    return reservations
+
+
+def _move_stock(reservations: list[dict], move: str) -> None:
+    """One guarded update per product for all the orders (see store.MOVES); one order at a time only when some
+    moved already (a retry after a crash half-way)."""
+    wanted = defaultdict(list)
+    for reservation in reservations:
+        for line in reservation["lines"]:
+            wanted[line["product_id"]].append((reservation["_id"], line["quantity"]))
+    for product_id, orders in sorted(wanted.items()):
+        if not store.stock_move_many(product_id=product_id, orders=orders, move=move):
+            for order_id, quantity in orders:
+                store.stock_move(product_id, order_id, quantity, move)
+
+
+def _clear_marks(reservations: list[dict], move: str) -> None:
+    marks = defaultdict(list)
+    for reservation in reservations:
+        for line in reservation["lines"]:
+            marks[line["product_id"]].append(f"{move}:{reservation['_id']}")
+    store.moves_clear(marks)
+
+
+def _released(cause: Event, reservation: dict) -> Event:
+    reserved = next(event for event in reservation["events"] if event["payload"]["status"] == "RESERVED")
+    return new_event("inventory_updated", order_id=cause.order_id, cause=cause, producer=settings.SERVICE, payload={
+        "reservation_id": reservation["reservation_id"],
+        "status": "RELEASED",
+        "lines": reservation["lines"],
+        "reason": "CANCELLED",
+        "shipping_address": reserved["payload"]["shipping_address"],
+    })
 
 
 def product_restock(*, product_id: str, quantity: int) -> dict | None:

@@ -1,17 +1,21 @@
 """The inventory site's MongoDB documents: database `inventory`, collections `products` and `reservations`.
 
-A product holds `available` (can be sold) and `reserved` (taken by orders) units, and `holds`: the
-orders whose reservation is still being made. A hold is taken in the same atomic update as the
-units, and only if the order holds none yet, so a retried reservation never takes stock twice.
+A product is a small stock ledger: of the units it ever `received`, each is `available` (can be sold),
+`reserved` (taken by an order not shipped yet) or `shipped`. Every change moves units between two of those
+counts in one atomic update, so `available + reserved + shipped == received` holds at every moment.
+`holds` lists the orders whose reservation is still being made, and `moving` the "ship:<order>" and
+"release:<order>" moves under way: each mark is set in the same update as the units it moves, and only if
+it is not there yet, so a retried step never moves units twice. Marks go once their step is recorded.
 """
 
 import functools
+from datetime import UTC, datetime
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from common.mongo import bulk_write, collection, insert_many_new
+from common.mongo import bulk_write, collection, insert_many_new, insert_or_get
 
 # Seeded on first start, never overwritten. P001-P005 have stock for load tests; P006 runs out fast on purpose.
 SEED_PRODUCTS = [
@@ -29,6 +33,7 @@ def products() -> Collection:
     products = collection("inventory", "products")
     for product in SEED_PRODUCTS:
         product_insert(products, product)
+    _products_upgrade(products)
     return products
 
 
@@ -39,27 +44,47 @@ def reservations() -> Collection:
     return reservations
 
 
+# The counts a move takes units from and gives them to.
+MOVES = {"ship": ("reserved", "shipped"), "release": ("reserved", "available")}
+INTERNAL = {"holds": 0, "moving": 0}
+
+
 def product_insert(products: Collection, product: dict) -> bool:
-    """Add a product if its id is new (`available` units, none reserved); False if it exists."""
+    """Add a product if its id is new (all its units `available`); False if it exists."""
     try:
-        products.insert_one({"reserved": 0, "holds": [], **product})
+        products.insert_one({"reserved": 0, "shipped": 0, "received": product["available"], "holds": [],
+                             "moving": [], **product})
         return True
     except DuplicateKeyError:
         return False
 
 
+def _products_upgrade(products: Collection) -> None:
+    """Give products stored before the ledger their `received` and `shipped` counts. Conditional on the counts
+    just read, so a concurrent reservation makes the write miss (and it is tried again) instead of recording a
+    wrong total. Their orders that shipped since then are moved to `shipped` as their events are consumed."""
+    while old := list(products.find({"received": {"$exists": False}})):
+        for product in old:
+            products.update_one(
+                {"_id": product["_id"], "available": product["available"], "reserved": product["reserved"],
+                 "received": {"$exists": False}},
+                {"$set": {"received": product["available"] + product["reserved"], "shipped": 0, "moving": []}})
+
+
 def product_get(product_id: str) -> dict | None:
-    return products().find_one({"_id": product_id}, {"holds": 0})
+    return products().find_one({"_id": product_id}, INTERNAL)
 
 
 def products_page(*, skip: int, limit: int) -> tuple[list[dict], int]:
-    documents = list(products().find({}, {"holds": 0}, sort=[("_id", ASCENDING)], skip=skip, limit=limit))
+    documents = list(products().find({}, INTERNAL, sort=[("_id", ASCENDING)], skip=skip, limit=limit))
     return documents, products().count_documents({})
 
 
 def product_restock(product_id: str, quantity: int) -> dict | None:
+    """New units arrive: received and available both grow."""
     return products().find_one_and_update(
-        {"_id": product_id}, {"$inc": {"available": quantity}}, return_document=ReturnDocument.AFTER
+        {"_id": product_id}, {"$inc": {"available": quantity, "received": quantity}},
+        return_document=ReturnDocument.AFTER,  # (FerretDB v1 takes no projection here)
     )
 
 
@@ -99,6 +124,32 @@ def holds_clear(holders: dict[str, list[str]]) -> None:
         products().update_one({"_id": product_id}, {"$pullAll": {"holds": order_ids}})
 
 
+def stock_move_many(*, product_id: str, orders: list[tuple[str, int]], move: str) -> bool:
+    """Move the units of several orders at once (see MOVES), if none of them has moved yet: one atomic update."""
+    source, target = MOVES[move]
+    marks = [f"{move}:{order_id}" for order_id, _ in orders]
+    total = sum(quantity for _, quantity in orders)
+    moved = products().update_one(
+        {"_id": product_id, "moving": {"$nin": marks}},
+        {"$inc": {source: -total, target: total}, "$push": {"moving": {"$each": marks}}},
+    )
+    return moved.modified_count == 1
+
+
+def stock_move(product_id: str, order_id: str, quantity: int, move: str) -> None:
+    """Move one order's units, unless they moved already (a retry)."""
+    source, target = MOVES[move]
+    mark = f"{move}:{order_id}"
+    products().update_one({"_id": product_id, "moving": {"$ne": mark}},
+                          {"$inc": {source: -quantity, target: quantity}, "$push": {"moving": mark}})
+
+
+def moves_clear(marks: dict[str, list[str]]) -> None:
+    """The moves are recorded on their reservations: their marks go (one update per product)."""
+    for product_id, product_marks in marks.items():
+        products().update_one({"_id": product_id}, {"$pullAll": {"moving": product_marks}})
+
+
 def product_holder(product_id: str, order_id: str) -> str:
     """Why a hold was not taken: "held" (the order has it already), "missing" or "short"."""
     product = products().find_one({"_id": product_id}, {"holds": 1})
@@ -124,6 +175,25 @@ def reservations_finish(outcomes: list[dict]) -> int:
                   {"$set": {key: outcome[key] for key in ("status", "reason", "finished_at")},
                    "$push": {"events": outcome["event"]}})
         for outcome in outcomes
+    ])
+
+
+def reservation_tombstone(order_id: str) -> dict:
+    """Record that the order was cancelled before any stock was reserved, so none ever will be; or give back the
+    reservation it has (the order id is the _id: whichever comes first stands)."""
+    return insert_or_get(reservations(), {
+        "_id": order_id, "reservation_id": None, "status": "CANCELLED", "reason": "CANCELLED", "lines": [],
+        "created_at": datetime.now(UTC), "finished_at": datetime.now(UTC), "events": []})
+
+
+def reservations_end(ends: list[dict], *, was: str) -> int:
+    """A reservation's last step (SHIPPED, RELEASED or CANCELLED), only from status `was`, with the event it
+    caused if any, in one atomic write each. Returns how many were still `was`."""
+    return bulk_write(reservations(), [
+        UpdateOne({"_id": end["_id"], "status": was},
+                  {"$set": {"status": end["status"], "ended_at": datetime.now(UTC)},
+                   "$push": {"events": {"$each": end["events"]}}})
+        for end in ends
     ])
 
 

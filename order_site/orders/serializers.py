@@ -33,6 +33,18 @@ class OrderItemOut(serializers.Serializer):
     price = MoneyField(source="unit_price")
 
 
+class CancelIn(StrictSerializer):
+    reason = serializers.CharField(max_length=500, required=False, help_text="the customer's words, kept on the order")
+
+
+class CancellationOut(serializers.Serializer):
+    requested_at = serializers.CharField()
+    requested_by = serializers.CharField()
+    note = serializers.CharField(allow_null=True)
+    outcome = serializers.ChoiceField(["pending", "cancelled", "too late"],
+                                      help_text="too late: the parcel had left before the cancel reached shipment")
+
+
 class OrderOut(serializers.Serializer):
     order_id = serializers.CharField(source="_id")
     status = serializers.CharField()
@@ -44,6 +56,11 @@ class OrderOut(serializers.Serializer):
     shipping_address = serializers.CharField()
     total_amount = MoneyField()
     currency = serializers.CharField()
+    cancellation = CancellationOut(allow_null=True, help_text="the customer's cancel request, if any")
+    waiting_for = serializers.CharField(allow_null=True, default=None,
+                                        help_text="for a stuck order (?stuck=true): the step it waits on")
+    last_event = serializers.CharField(allow_null=True, default=None,
+                                       help_text="for a stuck order (?stuck=true): the last event it saw")
 
 
 class TimelineEntry(serializers.Serializer):
@@ -55,6 +72,7 @@ class TimelineEntry(serializers.Serializer):
     offset = serializers.IntegerField(allow_null=True)
     occurred_at = serializers.CharField()
     applied_at = serializers.CharField(allow_null=True)
+    note = serializers.CharField(default="", help_text="what the step meant for the order")
 
 
 def order_lines(items: list[dict]) -> list[dict]:

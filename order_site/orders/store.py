@@ -1,19 +1,22 @@
 """The order site's MongoDB documents: database `orders`, collections `orders` and `idempotency_keys`.
 
-An order document holds the order and its status, and stays small: FerretDB reads and rewrites a
-whole document on every update. Its timeline, the events applied to it, lives in collection `timeline`,
-one entry per order and event type (`_id` "<order id>:<event type>"), so a redelivered event is
-recorded once, and an order's timeline is a few look-ups by `_id`.
+An order document holds the order and its status (and a customer's cancel request, if any), and stays
+small: FerretDB reads and rewrites a whole document on every update. Its timeline, the events applied to
+it, lives in collection `timeline`, one entry per order and step (`_id` "<order id>:<event type>:<status>"),
+so a redelivered event is recorded once, and an order's timeline is a few look-ups by `_id`.
+Collection `unfinished` lists the orders not final yet, so finding the stuck ones reads a small collection
+instead of every order (FerretDB answers any query but `{_id: …}` with a full scan).
 """
 
 import functools
 from datetime import UTC, datetime
+from typing import get_args
 
-from pymongo import ASCENDING, DESCENDING, DeleteOne, UpdateOne
+from pymongo import ASCENDING, DESCENDING, DeleteOne, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from common.events import TOPICS
+from common.events import TOPICS, Event
 from common.mongo import bulk_write, collection, insert_many_new
 
 # A status only moves up this ladder; SHIPPED and CANCELLED are final and never change.
@@ -32,6 +35,28 @@ def orders() -> Collection:
 
 def timeline() -> Collection:
     return collection("orders", "timeline")
+
+
+def unfinished() -> Collection:
+    return collection("orders", "unfinished")  # _id is the order id
+
+
+def _steps() -> list[str]:
+    """Every step an order's timeline can record: each downstream event type, once per status it can carry."""
+    steps = []
+    for topic in TOPICS.values():
+        if topic.producer != "order-service":
+            status = topic.payload.model_fields.get("status")
+            steps += [f"{topic.name}:{value}" for value in get_args(status.annotation)] if status else [topic.name]
+    return steps
+
+
+TIMELINE_STEPS = _steps()
+
+
+def timeline_step(event: Event) -> str:
+    status = event.payload.get("status")
+    return f"{event.event_type}:{status}" if status else event.event_type
 
 
 def idempotency_keys() -> Collection:
@@ -72,24 +97,43 @@ def orders_move(moves: dict[str, tuple[str, str | None]]) -> bool:
     return bulk_write(orders(), writes) == len(writes)
 
 
+def order_cancel_request(order_id: str, cancel: dict) -> dict | None:
+    """Record a cancel request on an order that is not final and has none yet; None if it is final or has one."""
+    return orders().find_one_and_update({"_id": order_id, "final": False, "cancel": None}, {"$set": {"cancel": cancel}},
+                                        return_document=ReturnDocument.AFTER)
+
+
+def unfinished_add(order_id: str, created_at: datetime) -> None:
+    """Before the order is written: an order that exists is always either final or listed here."""
+    insert_many_new(unfinished(), [{"_id": order_id, "created_at": created_at}])
+
+
+def unfinished_remove(order_ids: list[str]) -> None:
+    bulk_write(unfinished(), [DeleteOne({"_id": order_id}) for order_id in order_ids])
+
+
+def unfinished_since(cutoff: datetime) -> list[dict]:
+    return list(unfinished().find({"created_at": {"$lt": cutoff}}, sort=[("created_at", ASCENDING)]))
+
+
 def orders_missing(order_ids: list[str]) -> list[str]:
     return [order_id for order_id in order_ids if order_get(order_id, {"_id": 1}) is None]
 
 
 def timeline_add(entries: list[dict]) -> None:
     """Record events in their orders' timelines; one already there (a redelivered event) is skipped."""
-    insert_many_new(timeline(), [{"_id": f"{e['order_id']}:{e['event_type']}", **e} for e in entries])
+    insert_many_new(timeline(), [{"_id": f"{e['order_id']}:{e['step']}", **e} for e in entries])
 
 
 def timeline_remove(order_ids: list[str]) -> None:
     """Forget what was recorded for orders that turned out not to exist."""
-    bulk_write(timeline(), [DeleteOne({"_id": f"{order_id}:{event_type}"})
-                            for order_id in order_ids for event_type in TOPICS])
+    bulk_write(timeline(), [DeleteOne({"_id": f"{order_id}:{step}"})
+                            for order_id in order_ids for step in TIMELINE_STEPS])
 
 
 def timeline_of(order_id: str) -> list[dict]:
     """The events recorded for an order, in the order they were applied."""
-    entries = [timeline().find_one({"_id": f"{order_id}:{event_type}"}) for event_type in TOPICS]
+    entries = [timeline().find_one({"_id": f"{order_id}:{step}"}) for step in TIMELINE_STEPS]
     return sorted((e for e in entries if e), key=lambda e: (e["applied_at"], e["occurred_at"]))
 
 

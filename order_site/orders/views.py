@@ -2,16 +2,21 @@
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import Page, found_or_404
 from orders import services, store
-from orders.serializers import OrderIn, OrderOut, TimelineEntry, order_lines
+from orders.serializers import CancelIn, OrderIn, OrderOut, TimelineEntry, order_lines
 
 
 def order_or_404(order_id: str) -> dict:
     return found_or_404(store.order_get(order_id), f"order {order_id}")
+
+
+def order_out(order: dict) -> dict:
+    return OrderOut({**order, "cancellation": services.cancellation_of(order)}).data
 
 
 class OrderList(APIView):
@@ -19,24 +24,33 @@ class OrderList(APIView):
         parameters=[
             OpenApiParameter("status", enum=list(store.STATUS_RANK)),
             OpenApiParameter("customer_id"),
+            OpenApiParameter("stuck", bool, description="only the orders not final ORDER_STUCK_AFTER_SECONDS "
+                                                        "after they were placed, oldest first"),
             OpenApiParameter("page", int),
             OpenApiParameter("page_size", int),
         ],
         responses=OrderOut(many=True),
     )
     def get(self, request):
-        """Orders, newest first; filter by status and customer_id."""
+        """Orders, newest first; filter by status and customer_id, or list the stuck ones."""
         page = Page(request)
         status_filter = request.query_params.get("status")
         if status_filter and status_filter not in store.STATUS_RANK:
             return Response({"status": [f"must be one of {', '.join(store.STATUS_RANK)}"]}, status=400)
+        stuck = request.query_params.get("stuck", "false")
+        if stuck not in ("true", "false"):
+            return Response({"stuck": ["must be true or false"]}, status=400)
+        if stuck == "true":
+            orders = services.orders_stuck()
+            return page.response([order_out(order) for order in orders[page.skip:page.skip + page.size]],
+                                 len(orders))
         orders, count = store.orders_page(
             status=status_filter,
             customer_id=request.query_params.get("customer_id"),
             skip=page.skip,
             limit=page.size,
         )
-        return page.response(OrderOut(orders, many=True).data, count)
+        return page.response([order_out(order) for order in orders], count)
 
     @extend_schema(
         request=OrderIn,
@@ -64,14 +78,14 @@ class OrderList(APIView):
             return Response({"Idempotency-Key": ["already used with a different request body"]}, status=409)
         # A replayed key gets the first answer again, marked as such (as Stripe does).
         headers = {} if created else {"Idempotent-Replayed": "true"}
-        return Response(OrderOut(order).data, status=status.HTTP_201_CREATED, headers=headers)
+        return Response(order_out(order), status=status.HTTP_201_CREATED, headers=headers)
 
 
 class OrderDetail(APIView):
     @extend_schema(responses=OrderOut)
     def get(self, request, order_id: str):
         """One order, with the status the downstream events have moved it to."""
-        return Response(OrderOut(order_or_404(order_id)).data)
+        return Response(order_out(order_or_404(order_id)))
 
 
 class OrderTimeline(APIView):
@@ -79,3 +93,21 @@ class OrderTimeline(APIView):
     def get(self, request, order_id: str):
         """Every event that moved this order, in the order they were applied (topic, partition, offset)."""
         return Response(TimelineEntry(services.order_timeline(order_or_404(order_id)), many=True).data)
+
+
+class OrderCancel(APIView):
+    @extend_schema(request=CancelIn, responses={202: OrderOut, 400: None, 404: None, 409: None})
+    def post(self, request, order_id: str):
+        """Ask to cancel an order that has not shipped: 202, and the pipeline decides. The order ends CANCELLED
+        (payment refunded, stock back) or, if the parcel left first, SHIPPED with the cancel "too late".
+        A repeated request changes nothing; on a SHIPPED or CANCELLED order it is a 409."""
+        data = CancelIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            order = services.order_cancel(order_id=order_id, note=data.validated_data.get("reason"))
+        except services.UnknownOrder:
+            raise NotFound(f"no order {order_id}") from None
+        except services.OrderFinal as final:
+            return Response({"detail": f"the order is {final.status}: it can no longer be cancelled",
+                             "status": final.status}, status=status.HTTP_409_CONFLICT)
+        return Response(order_out(order), status=status.HTTP_202_ACCEPTED)

@@ -10,8 +10,15 @@ def on_order_placed(batch: list[Delivery]) -> list[Event]:
 
 
 def on_inventory_updated(batch: list[Delivery]) -> list[Event]:
-    rejected = [event for event, _ in batch if event.payload["status"] == "REJECTED"]  # reserved needs nothing
+    # reserved needs nothing; released stock belongs to a cancellation, which refunds on shipment_processed
+    rejected = [event for event, _ in batch if event.payload["status"] == "REJECTED"]
     return [refund for event in rejected for refund in services.payment_refund(event=event)]
 
 
-HANDLERS = {"order_placed": on_order_placed, "inventory_updated": on_inventory_updated}
+def on_shipment_processed(batch: list[Delivery]) -> list[Event]:
+    cancelled = [event for event, _ in batch if event.payload["status"] == "CANCELLED"]  # shipped needs nothing
+    return services.payments_cancel(cancelled=cancelled)
+
+
+HANDLERS = {"order_placed": on_order_placed, "inventory_updated": on_inventory_updated,
+            "shipment_processed": on_shipment_processed}

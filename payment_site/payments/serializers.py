@@ -2,14 +2,20 @@ from rest_framework import serializers
 
 from common.api import MoneyField
 
+STATUSES = ["COMPLETED", "DECLINED", "REFUNDED", "CANCELLED"]
+
+
+class PaymentFilter(serializers.Serializer):
+    status = serializers.ChoiceField(STATUSES, required=False)
+
 
 class PaymentOut(serializers.Serializer):
     order_id = serializers.CharField(source="_id")
     payment_id = serializers.CharField()
-    status = serializers.CharField(help_text="COMPLETED, DECLINED or REFUNDED")
+    status = serializers.ChoiceField(STATUSES, help_text="CANCELLED: the order was cancelled before its payment")
     reason = serializers.CharField(allow_null=True)
     amount = MoneyField()
-    currency = serializers.CharField()
-    customer_id = serializers.CharField()
+    currency = serializers.CharField(allow_null=True)
+    customer_id = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
     refunded_at = serializers.DateTimeField(allow_null=True)

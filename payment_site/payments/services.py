@@ -1,4 +1,5 @@
-"""The payment site's operations: take (or decline) orders' payments, and refund one if stock runs out."""
+"""The payment site's operations: take (or decline) orders' payments, and refund one if stock runs out or the
+order is cancelled before it ships."""
 
 import logging
 import time
@@ -26,13 +27,17 @@ def payments_take(*, orders: list[Event]) -> list[Event]:
     return [caused for payment, event in zip(payments, orders, strict=True) for caused in caused_by(payment, event)]
 
 
+def _payment_id(order_id: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"payment:{order_id}"))
+
+
 def _new_payment(event: Event) -> dict:
     order = event.payload
     limit = int(settings.PAYMENT_APPROVAL_LIMIT * 100)
     approved = order["total_amount"] <= limit
     if settings.PAYMENT_PROCESSING_SECONDS:
         time.sleep(settings.PAYMENT_PROCESSING_SECONDS)  # a stand-in for a payment provider's latency
-    payment_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"payment:{event.order_id}"))
+    payment_id = _payment_id(event.order_id)
     reason = None if approved else f"amount above the approval limit of {settings.PAYMENT_APPROVAL_LIMIT}"
     processed = new_event(
         "payment_processed",
@@ -68,6 +73,33 @@ def payment_refund(*, event: Event) -> list[Event]:
     payment = store.payment_get(event.order_id)
     if payment is None:
         raise UnknownPayment(f"no payment for order {event.order_id}")
+    return _refund(payment, event)
+
+
+def payments_cancel(*, cancelled: list[Event]) -> list[Event]:
+    """Orders cancelled before they shipped: a completed payment is refunded, once. An order not paid yet gets
+    a CANCELLED payment, so its `order_placed` still on the way takes no money (whichever is written first
+    stands: the order id is the _id)."""
+    payments = store.payments_insert([_cancelled_payment(event) for event in cancelled])
+    return [refund for payment, event in zip(payments, cancelled, strict=True) for refund in _refund(payment, event)]
+
+
+def _cancelled_payment(event: Event) -> dict:
+    return {
+        "_id": event.order_id,
+        "payment_id": _payment_id(event.order_id),
+        "customer_id": None,
+        "amount": 0,
+        "currency": None,
+        "status": "CANCELLED",
+        "reason": f"{event.payload['reason']} before payment: none taken",
+        "created_at": datetime.now(UTC),
+        "refunded_at": None,
+        "events": [],
+    }
+
+
+def _refund(payment: dict, event: Event) -> list[Event]:
     if payment["status"] == "COMPLETED":
         reason = event.payload["reason"]
         refunded = new_event(

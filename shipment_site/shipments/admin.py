@@ -5,5 +5,6 @@ from shipments import store
 
 admin.site.register_page(MongoPage(
     app_label="shipments", name="Shipments", collection=store.shipments,
-    columns=("status", "carrier", "tracking_number", "created_at"), search_fields=("_id", "tracking_number"),
+    columns=("status", "carrier", "tracking_number", "reason", "created_at"),
+    filters={"status": ("SHIPPED", "CANCELLED")}, search_fields=("_id", "tracking_number"),
 ))

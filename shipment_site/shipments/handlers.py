@@ -6,8 +6,12 @@ from shipments import services
 
 
 def on_inventory_updated(batch: list[Delivery]) -> list[Event]:
-    # rejected stock is the payment site's business (refund)
+    # rejected stock is the payment site's business (refund); released stock was never going to ship
     return services.shipments_create(reserved=[event for event, _ in batch if event.payload["status"] == "RESERVED"])
 
 
-HANDLERS = {"inventory_updated": on_inventory_updated}
+def on_order_cancelled(batch: list[Delivery]) -> list[Event]:
+    return services.shipments_cancel(requests=[event for event, _ in batch])
+
+
+HANDLERS = {"inventory_updated": on_inventory_updated, "order_cancelled": on_order_cancelled}

@@ -1,7 +1,15 @@
 """The inventory site's reservations, given batches of real events, against the real store."""
 
 from inventory import handlers, services, store
-from tests.factories import ProductFactory, delivered, follow_up, order_placed
+from tests.factories import (
+    ProductFactory,
+    cancel_requested,
+    delivered,
+    follow_up,
+    order_placed,
+    shipment_cancelled,
+    shipment_shipped,
+)
 
 
 def paid(lines, status="COMPLETED"):
@@ -70,3 +78,72 @@ def test_a_declined_payment_touches_no_stock():
     event = paid([(product["_id"], 1)], status="DECLINED")
     assert handlers.on_payment_processed(delivered(event)) == []
     assert stock(product) == (10, 0, []) and store.reservation_get(event.order_id) is None
+
+
+def ledger(product):
+    found = store.products().find_one({"_id": product["_id"]})
+    assert found["available"] + found["reserved"] + found["shipped"] == found["received"], found
+    return found["available"], found["reserved"], found["shipped"], found["holds"], found["moving"]
+
+
+def reserve(*events):
+    return handlers.on_payment_processed(delivered(*events))
+
+
+def test_a_shipped_order_moves_its_reserved_units_to_shipped_once_however_often_the_event_comes():
+    a, b = ProductFactory(available=10), ProductFactory(available=10)
+    first, second = paid([(a["_id"], 3)]), paid([(a["_id"], 2), (b["_id"], 1)])
+    reserved = reserve(first, second)
+    shipped = [shipment_shipped(event) for event in reserved]
+    for _ in range(2):  # the second time: redelivered
+        assert handlers.on_shipment_processed(delivered(*shipped)) == []
+        assert ledger(a) == (5, 0, 5, [], []) and ledger(b) == (9, 0, 1, [], [])
+    assert store.reservation_get(first.order_id)["status"] == "SHIPPED"
+
+
+def test_a_crash_half_way_through_a_shipment_moves_the_units_once():
+    a, b = ProductFactory(available=10), ProductFactory(available=10)
+    event = paid([(a["_id"], 2), (b["_id"], 4)])
+    [reserved] = reserve(event)
+    store.stock_move(a["_id"], event.order_id, 2, "ship")  # an earlier try moved `a` and died
+    handlers.on_shipment_processed(delivered(shipment_shipped(reserved)))
+    assert ledger(a) == (8, 0, 2, [], []) and ledger(b) == (6, 0, 4, [], [])
+
+
+def test_a_cancel_after_the_reservation_gives_the_stock_back_and_says_so_once():
+    product = ProductFactory(available=10)
+    event = paid([(product["_id"], 4)])
+    reserve(event)
+    decision = shipment_cancelled(cancel_requested(event))
+    [released] = handlers.on_shipment_processed(delivered(decision))
+    assert handlers.on_shipment_processed(delivered(decision)) == [released]  # redelivered: the same event again
+    assert ledger(product) == (10, 0, 0, [], [])
+    assert released.payload["status"] == "RELEASED" and released.payload["reason"] == "CANCELLED"
+    assert released.payload["lines"] == [{"product_id": product["_id"], "quantity": 4}]
+    assert store.reservation_get(event.order_id)["status"] == "RELEASED"
+
+
+def test_a_cancel_before_the_payment_arrives_means_its_stock_is_never_reserved():
+    product = ProductFactory(available=10)
+    event = paid([(product["_id"], 4)])
+    assert handlers.on_shipment_processed(delivered(shipment_cancelled(cancel_requested(event)))) == []
+    assert reserve(event) == []  # the payment comes late: nothing reserved, nothing to ship
+    assert ledger(product) == (10, 0, 0, [], [])
+    assert store.reservation_get(event.order_id)["status"] == "CANCELLED"
+
+
+def test_a_cancel_of_a_reservation_left_half_done_gives_back_its_holds():
+    a, b = ProductFactory(available=10), ProductFactory(available=10)
+    event = paid([(a["_id"], 2), (b["_id"], 4)])
+    assert store.reservations_start([services._new_reservation(event)]) == []
+    assert store.stock_hold(a["_id"], event.order_id, 2)  # an earlier try took `a` and died
+    assert handlers.on_shipment_processed(delivered(shipment_cancelled(cancel_requested(event)))) == []
+    assert reserve(event) == []  # the redelivered payment finds it cancelled
+    assert ledger(a) == (10, 0, 0, [], []) and ledger(b) == (10, 0, 0, [], [])
+
+
+def test_restock_adds_to_received_and_available():
+    product = ProductFactory(available=10)
+    reserve(paid([(product["_id"], 4)]))
+    services.product_restock(product_id=product["_id"], quantity=5)
+    assert ledger(product) == (11, 4, 0, [], [])

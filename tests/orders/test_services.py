@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 import pytest
 
 from orders import handlers, services, store
-from tests.factories import delivered, follow_up, order_placed
+from tests.factories import (
+    cancel_requested,
+    delivered,
+    follow_up,
+    order_placed,
+    shipment_cancelled,
+    shipment_shipped,
+)
 
 PAYMENT = {"payment_id": "p", "amount": 1000, "lines": [{"product_id": "P001", "quantity": 1}],
            "shipping_address": "x"}
@@ -89,3 +96,41 @@ def test_an_event_for_an_order_never_placed_is_refused():
         apply(stray)
     assert store.order_get(stray.order_id) is None and store.timeline_of(stray.order_id) == []
     assert uuid.UUID(stray.order_id)
+
+
+def record_cancel(request):
+    """The request as POST /orders/{id}/cancel records it (without sending it: only this test moves the order)."""
+    store.order_cancel_request(request.order_id, {"event_id": request.event_id, "requested_by": "customer",
+                                                  "note": None, "requested_at": request.occurred_at})
+
+
+def test_a_cancel_that_won_the_race_cancels_and_its_compensation_shows_in_the_timeline(placed):
+    paid = follow_up(placed, "payment_processed", {**PAYMENT, "status": "COMPLETED"})
+    apply(paid)
+    request = cancel_requested(placed)
+    record_cancel(request)
+    decision = shipment_cancelled(request)
+    refunded = follow_up(decision, "payment_refunded", {"payment_id": "p", "amount": 1000,
+                                                         "reason": "cancelled by customer"})
+    order = apply(refunded, decision)  # the refund may overtake the decision: the reason is the same
+    assert order["status"] == "CANCELLED" and order["reason"] == "cancelled by customer"
+    assert services.cancellation_of(order)["outcome"] == "cancelled"
+    notes = [e["note"] for e in services.order_timeline(order)[1:]]
+    assert notes == ["payment taken", "cancel requested by customer",
+                     "compensation: payment refunded (cancelled by customer)",
+                     "cancelled by customer before shipping: refund and stock release follow"]
+
+
+def test_a_cancel_that_came_after_the_parcel_left_is_too_late(placed):
+    record_cancel(cancel_requested(placed))
+    order = apply(shipment_shipped(placed))
+    assert order["status"] == "SHIPPED" and services.cancellation_of(order)["outcome"] == "too late"
+    assert services.order_timeline(order)[-1]["note"] == "the parcel left: the cancel came too late"
+    with pytest.raises(services.OrderFinal):
+        services.order_cancel(order_id=placed.order_id)
+
+
+def test_a_repeated_cancel_keeps_the_first_request(placed):
+    first = services.order_cancel(order_id=placed.order_id, note="first")
+    again = services.order_cancel(order_id=placed.order_id, note="second")
+    assert again["cancel"] == first["cancel"] and again["cancel"]["note"] == "first"

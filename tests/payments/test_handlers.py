@@ -3,7 +3,14 @@
 from django.conf import settings
 
 from payments import handlers, store
-from tests.factories import delivered, follow_up, order_placed
+from tests.factories import (
+    cancel_requested,
+    delivered,
+    follow_up,
+    order_placed,
+    shipment_cancelled,
+    shipment_shipped,
+)
 
 OVER_THE_LIMIT = int(settings.PAYMENT_APPROVAL_LIMIT * 100) + 1
 
@@ -55,4 +62,29 @@ def test_reserved_stock_needs_nothing_from_payments():
     reserved = follow_up(paid, "inventory_updated", {"reservation_id": "r", "status": "RESERVED",
                          "lines": [{"product_id": "P001", "quantity": 1}], "shipping_address": "x"})
     assert handlers.on_inventory_updated(delivered(reserved)) == []
+    assert store.payment_get(placed.order_id)["status"] == "COMPLETED"
+
+
+def test_a_cancel_refunds_a_completed_payment_once():
+    placed = order_placed()
+    [paid] = handlers.on_order_placed(delivered(placed))
+    decision = shipment_cancelled(cancel_requested(placed))
+    [refund] = handlers.on_shipment_processed(delivered(decision))
+    assert handlers.on_shipment_processed(delivered(decision)) == [refund]  # redelivered: the same event again
+    assert refund.payload["reason"] == "cancelled by customer" and refund.payload["amount"] == 1000
+    assert store.payment_get(placed.order_id)["status"] == "REFUNDED"
+
+
+def test_a_cancel_before_the_order_reaches_payments_means_no_money_is_ever_taken():
+    placed = order_placed()
+    assert handlers.on_shipment_processed(delivered(shipment_cancelled(cancel_requested(placed)))) == []
+    assert handlers.on_order_placed(delivered(placed)) == []  # the order comes late: nothing charged, nothing sent
+    payment = store.payment_get(placed.order_id)
+    assert payment["status"] == "CANCELLED" and payment["events"] == []
+
+
+def test_a_shipped_order_needs_nothing_from_payments():
+    placed = order_placed()
+    [paid] = handlers.on_order_placed(delivered(placed))
+    assert handlers.on_shipment_processed(delivered(shipment_shipped(paid))) == []
     assert store.payment_get(placed.order_id)["status"] == "COMPLETED"
