@@ -1,4 +1,4 @@
-# One image for all four sites and their sidecars; docker-compose.yml picks the process.
+# One image for all the sites and their sidecars; docker-compose.yml picks the process.
 FROM python:3.11-slim
 
 # Logs straight to `docker compose logs`; no .pyc files in the read-only code tree;

@@ -2,15 +2,20 @@
 # One entry point for the whole pipeline on a machine without Docker.
 #
 #   ./manage_all.sh up [--consumers N] [component …]   install what is missing, start what is not running
+#   ./manage_all.sh up --brokers 3       Kafka as a three-node cluster (kept for this state folder; 1 is the default)
 #   ./manage_all.sh down [component …]   stop what `up` started (by recorded pid)
 #   ./manage_all.sh status               each component: running or not, pid, address, ready or not
 #   ./manage_all.sh logs [component]     list the logs, or follow one
+#   ./manage_all.sh logs --order ID [--json]   one order's lines from every component's log, in time order
+#   ./manage_all.sh admin-password       the password of user `admin` in every site's /admin/ (made by `up`)
 #   ./manage_all.sh test [pytest args]   a separate test stack (ports +10000), pytest, then stop it
 #   ./manage_all.sh demo                 place the README's sample order and watch it move
 #   ./manage_all.sh bench [--orders N | --duration S] [--rate R] [--clients C] [--timeout S] [--no-raw]
 #                                        measure a running `up`: latency, orders/s, CPU, lag, raw store/broker rates
-#   ./manage_all.sh manage SITE ARGS…    manage.py of one site (order|payment|inventory|shipment)
-#   ./manage_all.sh setup                only install (venv, Kafka jars, FerretDB)
+#   ./manage_all.sh experiment scale | break consumer|site|broker|store | replay GROUP | add-service
+#                                        the course's experiments on a running `up`, each ending in PASS or FAIL
+#   ./manage_all.sh manage SITE ARGS…    manage.py of one site (order|payment|inventory|shipment|notification)
+#   ./manage_all.sh setup                only install (venv, Kafka jars, FerretDB, Mongo Express)
 #
 # Downloads and builds are cached per user (~/.cache/orderpipe) so a fresh clone starts fast;
 # run-time state (logs, pids, broker and store data) stays in the clone under .state/.
@@ -26,8 +31,11 @@ KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT
 KAFKA_LIB=$CACHE/kafka-$KAFKA_VERSION/lib
 FERRETDB_VERSION=v1.24.2
 FERRETDB_BIN=$CACHE/bin/ferretdb-$FERRETDB_VERSION-idfix-pushdown  # see setup_ferretdb for the two fixes
+# 1.0.2 does not install from npm (a `patch:` dependency); 1.0.0 works against FerretDB, bar its aggregate view
+MONGO_EXPRESS_VERSION=1.0.0
+MONGO_EXPRESS_PREFIX=$CACHE/mongo-express-$MONGO_EXPRESS_VERSION
 
-SITES=(order payment inventory shipment)
+SITES=(order payment inventory shipment notification)  # site N serves on port 8000+N; add a site here
 
 # The test stack has its own state and ports (+10000), so it never touches what `up` runs. Two test stacks can
 # run side by side with ORDERPIPE_TEST_OFFSET and ORDERPIPE_TEST_STATE set for the second.
@@ -38,17 +46,34 @@ fi
 
 # Every port moves by ORDERPIPE_PORT_OFFSET, so a test stack (offset 10000) runs beside `up`.
 OFFSET=${ORDERPIPE_PORT_OFFSET:-0}
-KAFKA_PORT=$((9092 + OFFSET))
-CONTROLLER_PORT=$((9093 + OFFSET))
 STORE_PORT=$((27017 + OFFSET))
+MONGO_EXPRESS_PORT=$((8081 + OFFSET))
+CONSOLE_PORT=$((9000 + OFFSET))  # the Kafka console, where Kafdrop sits under docker-compose
+# Kafka nodes: one, or three after `up --brokers 3`, which the state folder remembers for status, down and the
+# next up. Node N listens for clients on 9090+2N and for its controller peers on 9091+2N (the first: 9092, 9093).
+BROKERS=$(cat "$STATE/brokers" 2>/dev/null || echo 1)
+[[ ${1:-} == up && " $* " =~ \ --brokers\ ([^ ]+)\  ]] && BROKERS=${BASH_REMATCH[1]}
+broker_port() { echo $((9090 + 2 * $1 + OFFSET)); }
+controller_port() { echo $((9091 + 2 * $1 + OFFSET)); }
+kafka_nodes() { if [[ $BROKERS == 1 ]]; then echo kafka; else seq -f 'kafka-%g' "$BROKERS"; fi; }
+is_kafka_node() { [[ $1 == kafka || $1 =~ ^kafka-[0-9]$ ]]; }
+node_of() { if [[ $1 == kafka ]]; then echo 1; else echo "${1#kafka-}"; fi; }  # kafka-2 → 2
+KAFKA_HEAP=512m; [[ $BROKERS == 1 ]] || KAFKA_HEAP=256m  # per node; what each uses is measured in the README
+node_addresses() {  # port function: every node's address, comma-separated
+  local node list=()
+  for ((node = 1; node <= BROKERS; node++)); do list+=("127.0.0.1:$("$1" "$node")"); done
+  (IFS=,; echo "${list[*]}")
+}
 site_port() { local i; for i in "${!SITES[@]}"; do [[ ${SITES[$i]} == "$1" ]] && echo $((8001 + i + OFFSET)); done; }
 
 # A broker or store that the environment points elsewhere is used as it is, and not started here.
-LOCAL_KAFKA=127.0.0.1:$KAFKA_PORT
+LOCAL_KAFKA=$(node_addresses broker_port)
 LOCAL_STORE=mongodb://127.0.0.1:$STORE_PORT/
 EXTERNAL_KAFKA=; [[ ${KAFKA_BOOTSTRAP_SERVERS:-$LOCAL_KAFKA} == "$LOCAL_KAFKA" ]] || EXTERNAL_KAFKA=yes
 EXTERNAL_STORE=; [[ ${MONGODB_URI:-$LOCAL_STORE} == "$LOCAL_STORE" ]] || EXTERNAL_STORE=yes
 export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-$LOCAL_KAFKA}
+# our own nodes: every topic on each of them (ensure_topics), a write acknowledged by a majority (server.properties)
+[[ -n $EXTERNAL_KAFKA ]] || export KAFKA_REPLICATION_FACTOR=${KAFKA_REPLICATION_FACTOR:-$BROKERS}
 export MONGODB_URI=${MONGODB_URI:-$LOCAL_STORE}
 export ORDERPIPE_STATE=$STATE ORDERPIPE_PORT_OFFSET=$OFFSET
 
@@ -122,12 +147,41 @@ setup_ferretdb() {
   rm -rf "$src"
 }
 
+setup_mongo_express() {  # optional: without node and npm there is no store UI, and everything else runs
+  [[ -f $MONGO_EXPRESS_PREFIX/.complete ]] && return
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    say "[setup] skipping Mongo Express: node and npm are missing (Debian: nodejs npm)"
+    return
+  fi
+  say "[setup] Mongo Express $MONGO_EXPRESS_VERSION from npm into $MONGO_EXPRESS_PREFIX"
+  if npm install --prefix "$MONGO_EXPRESS_PREFIX" --cache "$CACHE/npm" --no-audit --no-fund --loglevel=error \
+    "mongo-express@$MONGO_EXPRESS_VERSION"; then
+    touch "$MONGO_EXPRESS_PREFIX/.complete"
+  else
+    say "[setup] Mongo Express did not install (npm's error above): everything else runs without it"
+  fi
+}
+
+setup_chromium() {  # for the browser tests and screenshots: Debian's headless chromium and its chromedriver
+  [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] && return
+  command -v apt-get >/dev/null 2>&1 || die "chromium is missing and there is no apt-get: install chromium and chromedriver into /usr/bin."
+  local as_root=()
+  if [[ $(id -u) != 0 ]]; then
+    command -v sudo >/dev/null 2>&1 || die "chromium is missing and installing it needs root or sudo: apt-get install chromium chromium-driver"
+    as_root=(sudo)
+  fi
+  say "[setup] Debian's chromium and chromium-driver with apt-get (for the browser tests)"
+  "${as_root[@]}" apt-get update -q && "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    --no-install-recommends chromium chromium-driver || die "installing chromium and chromium-driver with apt-get failed (see above)"
+}
+
 setup() {
   check_tools
   mkdir -p "$CACHE"
   setup_venv
   setup_kafka
   setup_ferretdb
+  setup_mongo_express
 }
 
 # ---------------------------------------------------------------- processes
@@ -192,19 +246,41 @@ wait_ready() {  # name, probe args…: a real probe with a deadline, or a clear 
 
 # ---------------------------------------------------------------- components
 
-start_kafka() {
+kafka_uuid() {  # what `StorageTool random-uuid` prints (16 random bytes, url-safe base64, no leading '-'), sans JVM
+  "$PY" -c $'import base64, uuid\nwhile (i := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"): pass\nprint(i)'
+}
+
+initial_voters() {  # the cluster's controllers as `StorageTool format --initial-controllers` wants them
+  local node list=()
+  for ((node = 1; node <= BROKERS; node++)); do list+=("$node@127.0.0.1:$(controller_port "$node"):$(kafka_uuid)"); done
+  (IFS=,; echo "${list[*]}")
+}
+
+kafka_cluster_files() {  # made once, before any node is formatted with them: the cluster's id and its voters
+  local cluster=$STATE/kafka
+  mkdir -p "$cluster"
+  [[ -f $cluster/cluster.id ]] || kafka_uuid > "$cluster/cluster.id"
+  [[ $BROKERS == 1 || -f $cluster/voters ]] || initial_voters > "$cluster/voters"
+}
+
+start_kafka() {  # name: kafka (the one broker) or kafka-N (node N of the cluster)
   [[ -n $EXTERNAL_KAFKA ]] && return
-  local dir=$STATE/kafka props=$STATE/kafka/server.properties
+  local name=$1 node cluster=$STATE/kafka  # the cluster's id (and voters) live in .state/kafka/
+  node=$(node_of "$name")
+  local dir=$STATE/$name props=$STATE/$name/server.properties
   mkdir -p "$dir"
-  sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" -e "s|@DATA_DIR@|$dir/data|g" \
-    "$ROOT/infra/kafka/server.properties" > "$props"
+  sed -e "s|@NODE_ID@|$node|g" -e "s|@KAFKA_PORT@|$(broker_port "$node")|g" \
+    -e "s|@CONTROLLER_PORT@|$(controller_port "$node")|g" -e "s|@CONTROLLER_QUORUM@|$(node_addresses controller_port)|g" \
+    -e "s|@REPLICATION_FACTOR@|$BROKERS|g" -e "s|@MIN_INSYNC_REPLICAS@|$((BROKERS / 2 + 1))|g" \
+    -e "s|@DATA_DIR@|$dir/data|g" "$ROOT/infra/kafka/server.properties" > "$props"
   local java=(java -cp "$KAFKA_LIB/*" -Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.yaml")
   if [[ ! -f $dir/data/meta.properties ]]; then
-    [[ -f $dir/cluster.id ]] || "${java[@]}" kafka.tools.StorageTool random-uuid > "$dir/cluster.id"
-    "${java[@]}" kafka.tools.StorageTool format --standalone -t "$(cat "$dir/cluster.id")" -c "$props" \
+    local quorum=(--standalone)
+    [[ $BROKERS == 1 ]] || quorum=(--initial-controllers "$(cat "$cluster/voters")")
+    "${java[@]}" kafka.tools.StorageTool format "${quorum[@]}" -t "$(cat "$cluster/cluster.id")" -c "$props" \
       --ignore-formatted > /dev/null
   fi
-  start kafka "$dir" "${java[@]}" -Xms512m -Xmx512m -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+  start "$name" "$dir" "${java[@]}" -Xms$KAFKA_HEAP -Xmx$KAFKA_HEAP -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
     -Dkafka.logs.dir="$LOGS" kafka.Kafka "$props"
 }
@@ -220,6 +296,15 @@ start_store() {
     --telemetry=disable --log-level=warn
 }
 
+start_mongo_express() {  # loopback only, behind a login generated into the state folder (1.0.0's default is admin:pass)
+  ME_CONFIG_MONGODB_URL=$MONGODB_URI ME_CONFIG_MONGODB_ENABLE_ADMIN=true VCAP_APP_HOST=127.0.0.1 \
+    PORT=$MONGO_EXPRESS_PORT ME_CONFIG_BASICAUTH_USERNAME=admin \
+    ME_CONFIG_BASICAUTH_PASSWORD=$(state_secret mongo-express-password) \
+    ME_CONFIG_SITE_COOKIESECRET=$(state_secret mongo-express-cookie-secret) \
+    ME_CONFIG_SITE_SESSIONSECRET=$(state_secret mongo-express-session-secret) \
+    start mongo-express "$MONGO_EXPRESS_PREFIX/node_modules/mongo-express" node app.js
+}
+
 site_dir() { echo "$ROOT/${1}_site"; }
 existing_sites() { local s; for s in "${SITES[@]}"; do [[ -f $(site_dir "$s")/manage.py ]] && echo "$s"; done; }
 manage() { local site=$1; shift; (cd "$(site_dir "$site")" && "$PY" manage.py "$@"); }
@@ -232,17 +317,31 @@ secret_key() {  # one random key per state folder: never in the repo
   export DJANGO_SECRET_KEY
 }
 
-prepare_sites() {  # one-shot steps before the long-running processes: topics, Django's own tables
-  local sites=("$@") pids=() s
+state_secret() {  # name: print the random secret kept in $STATE/name (mode 600), made on first use
+  local file=$STATE/$1
+  if [[ ! -s $file ]]; then
+    mkdir -p "$STATE"
+    (umask 077 && "$PY" -c 'import secrets; print(secrets.token_urlsafe(16))' > "$file")
+  fi
+  cat "$file"
+}
+
+prepare_sites() {  # one-shot steps before the long-running processes: topics, Django's own tables, the admin user
+  local sites=("$@") pids=() s admin_password
   [[ ${#sites[@]} -gt 0 ]] || return 0
-  say "Topics and Django tables"
+  say "Topics, Django tables and the admin user"
+  admin_password=$(state_secret admin-password)
   manage "${sites[0]}" ensure_topics
-  for s in "${sites[@]}"; do manage "$s" migrate --noinput > "$LOGS/migrate-$s.log" 2>&1 & pids+=($!); done
-  for s in "${pids[@]}"; do wait "$s" || die "a migration failed: see $LOGS/migrate-*.log"; done
+  for s in "${sites[@]}"; do
+    # the password goes through the environment: a command line is visible to every user in `ps`
+    { manage "$s" migrate --noinput && DJANGO_SUPERUSER_PASSWORD=$admin_password manage "$s" ensure_admin; } \
+      > "$LOGS/migrate-$s.log" 2>&1 & pids+=($!)
+  done
+  for s in "${pids[@]}"; do wait "$s" || die "a migration or the admin user failed: see $LOGS/migrate-*.log"; done
 }
 
 components() {  # every long-running component, in start order
-  [[ -n $EXTERNAL_KAFKA ]] || echo kafka
+  [[ -n $EXTERNAL_KAFKA ]] || kafka_nodes
   [[ -n $EXTERNAL_STORE ]] || echo ferretdb
   local s i
   for s in $(existing_sites); do echo "web-$s"; done
@@ -251,13 +350,15 @@ components() {  # every long-running component, in start order
   done
   # the order site's events start from HTTP requests, so its outbox has a relay process of its own
   [[ -f $(site_dir order)/manage.py ]] && echo relay-order
+  [[ -f $ROOT/console_site/manage.py ]] && echo console  # the read-only Kafka console
+  [[ -f $MONGO_EXPRESS_PREFIX/.complete ]] && echo mongo-express  # installed only where node and npm are
   return 0
 }
 
 start_component() {
   local name=$1 site
   case $name in
-    kafka) start_kafka ;;
+    kafka | kafka-[0-9]) start_kafka "$name" ;;
     ferretdb) start_store ;;
     web-*)
       site=${name#web-}
@@ -269,46 +370,70 @@ start_component() {
     relay-*)
       site=${name#relay-}
       start "$name" "$(site_dir "$site")" "$PY" manage.py runrelay ;;
+    mongo-express) start_mongo_express ;;
+    console)  # one process is plenty for a few readers; its broker clients serve one request at a time anyway
+      start console "$ROOT/console_site" env WEB_WORKERS=1 "$VENV/bin/gunicorn" console_site.wsgi \
+        -c "$ROOT/common/gunicorn.conf.py" --bind "127.0.0.1:$CONSOLE_PORT" ;;
     *) die "unknown component '$name' (see ./manage_all.sh status)" ;;
   esac
 }
 
 address_of() {
   case $1 in
-    kafka) echo "$KAFKA_BOOTSTRAP_SERVERS" ;;
+    kafka | kafka-[0-9]) echo "127.0.0.1:$(broker_port "$(node_of "$1")")" ;;
     ferretdb) echo "$MONGODB_URI" ;;
     web-*) echo "http://127.0.0.1:$(site_port "${1#web-}")/" ;;
+    mongo-express) echo "http://127.0.0.1:$MONGO_EXPRESS_PORT/" ;;
+    console) echo "http://127.0.0.1:$CONSOLE_PORT/" ;;
     *) echo "-" ;;
   esac
 }
 
 probe_args() {  # how to tell that a component is ready
   case $1 in
-    kafka) echo "kafka $KAFKA_BOOTSTRAP_SERVERS" ;;
+    kafka | kafka-[0-9]) echo "kafka $(address_of "$1")" ;;
     ferretdb) echo "mongo $MONGODB_URI" ;;
     web-*) echo "http http://127.0.0.1:$(site_port "${1#web-}")/ready" ;;
+    console) echo "http http://127.0.0.1:$CONSOLE_PORT/ready" ;;
   esac
 }
 
 # ---------------------------------------------------------------- commands
+
+use_brokers() {  # remember the Kafka node count; the other kind cannot start on the same ports while one runs
+  [[ $BROKERS == 1 || $BROKERS == 3 ]] || die "--brokers takes 1 or 3, not '$BROKERS'"
+  local recorded node
+  recorded=$(cat "$STATE/brokers" 2>/dev/null || echo 1)
+  if [[ $recorded != "$BROKERS" ]]; then
+    for node in $(BROKERS=$recorded kafka_nodes); do
+      running_pid "$node" >/dev/null && die "$node runs (this state folder has $recorded Kafka node(s)): ./manage_all.sh down first"
+    done
+  fi
+  mkdir -p "$STATE" && echo "$BROKERS" > "$STATE/brokers"
+}
 
 cmd_up() {
   local wanted=() c
   while [[ $# -gt 0 ]]; do
     case $1 in
       --consumers) CONSUMERS=$2; shift 2 ;;
+      --brokers) shift 2 ;;  # read at the top: the addresses depend on it
       *) wanted+=("$1"); shift ;;
     esac
   done
+  use_brokers
   setup
   secret_key
   mkdir -p "$LOGS" "$RUN"
   [[ ${#wanted[@]} -gt 0 ]] || mapfile -t wanted < <(components)
 
   say "Broker and store"
-  for c in kafka ferretdb; do [[ " ${wanted[*]} " == *" $c "* ]] && start_component "$c"; done
+  [[ -n $EXTERNAL_KAFKA ]] || kafka_cluster_files
+  # side by side: a new Kafka node first formats its storage, a JVM of its own (over a minute on a busy machine)
+  for c in $(kafka_nodes) ferretdb; do [[ " ${wanted[*]} " == *" $c "* ]] && start_component "$c" & done
+  wait
   [[ " ${wanted[*]} " == *" ferretdb "* ]] && wait_ready ferretdb $(probe_args ferretdb) --deadline 30
-  [[ " ${wanted[*]} " == *" kafka "* ]] && wait_ready kafka $(probe_args kafka) --deadline 120
+  for c in $(kafka_nodes); do [[ " ${wanted[*]} " == *" $c "* ]] && wait_ready "$c" $(probe_args "$c") --deadline 300; done
 
   local sites=()
   mapfile -t sites < <(existing_sites)
@@ -316,17 +441,29 @@ cmd_up() {
     if [[ $c == web-* ]] && ! running_pid "$c" >/dev/null; then prepare_sites "${sites[@]}"; break; fi
   done
   say "Sites and consumers"
-  for c in "${wanted[@]}"; do [[ $c == kafka || $c == ferretdb ]] || start_component "$c"; done
-  for c in "${wanted[@]}"; do [[ $c == web-* ]] && wait_ready "$c" $(probe_args "$c") --deadline 60; done
+  for c in "${wanted[@]}"; do is_kafka_node "$c" || [[ $c == ferretdb ]] || start_component "$c"; done
+  for c in "${wanted[@]}"; do [[ $c == web-* || $c == console ]] && wait_ready "$c" $(probe_args "$c") --deadline 60; done
   cmd_status
-  echo "Logs: $LOGS   (./manage_all.sh logs NAME)"
+  echo "Logs: $LOGS   (./manage_all.sh logs NAME; one order's lines: logs --order ID)"
+  if running_pid console >/dev/null; then echo "Kafka console (read-only): $(address_of console)"; fi
+  print_logins
+}
+
+print_logins() {  # where a person logs in, and with what: the passwords are generated into the state folder
+  if [[ -f $STATE/admin-password ]]; then
+    echo "Admin: http://127.0.0.1:$(site_port order)/admin/ and every site's /admin/: user admin," \
+      "password $(cat "$STATE/admin-password")   (./manage_all.sh admin-password)"
+  fi
+  if running_pid mongo-express >/dev/null; then
+    echo "Mongo Express: $(address_of mongo-express): user admin, password $(state_secret mongo-express-password)"
+  fi
 }
 
 cmd_down() {
   local names=() apps=() infra=() name
   [[ $# -gt 0 ]] && names=("$@") || mapfile -t names < <(ls "$RUN" 2>/dev/null | sed -n 's/\.pid$//p')
   for name in "${names[@]}"; do
-    case $name in kafka | ferretdb) infra+=("$name") ;; *) apps+=("$name") ;; esac
+    case $name in kafka | kafka-[0-9] | ferretdb) infra+=("$name") ;; *) apps+=("$name") ;; esac
   done
   # the sites and consumers first (they finish their current event), the broker and store last
   [[ ${#apps[@]} -eq 0 ]] || stop "${apps[@]}"
@@ -336,18 +473,20 @@ cmd_down() {
 cmd_status() {
   local c pid ready all=()
   mapfile -t all < <({ components; ls "$RUN" 2>/dev/null | sed -n 's/\.pid$//p'; } | awk '!seen[$0]++')
-  printf '%-22s %-8s %-8s %-6s %s\n' COMPONENT STATE PID READY ADDRESS
+  printf '%-24s %-8s %-8s %-6s %s\n' COMPONENT STATE PID READY ADDRESS
   for c in "${all[@]}"; do
     if pid=$(running_pid "$c"); then
       ready=-
       if [[ -n $(probe_args "$c") ]]; then
         ready=no; "$PY" "$ROOT/infra/probe.py" $(probe_args "$c") --deadline 0 2>/dev/null && ready=yes
       fi
-      printf '%-22s %-8s %-8s %-6s %s\n' "$c" running "$pid" "$ready" "$(address_of "$c")"
+      printf '%-24s %-8s %-8s %-6s %s\n' "$c" running "$pid" "$ready" "$(address_of "$c")"
     else
-      printf '%-22s %-8s %-8s %-6s %s\n' "$c" stopped - - "$(address_of "$c")"
+      printf '%-24s %-8s %-8s %-6s %s\n' "$c" stopped - - "$(address_of "$c")"
     fi
   done
+  # a cluster of our own: which node is the active controller, who leads what, what is under-replicated
+  [[ -z $EXTERNAL_KAFKA && $BROKERS != 1 ]] && "$PY" "$ROOT/infra/kafka_status.py" "$KAFKA_BOOTSTRAP_SERVERS"
   [[ -n $EXTERNAL_KAFKA ]] && echo "broker: external, $KAFKA_BOOTSTRAP_SERVERS"
   [[ -n $EXTERNAL_STORE ]] && echo "store: external, $MONGODB_URI"
   return 0
@@ -355,10 +494,14 @@ cmd_status() {
 
 cmd_logs() {
   if [[ $# -eq 0 ]]; then ls -1 "$LOGS" 2>/dev/null | sed 's/\.log$//'; return; fi
+  if [[ $1 == --order ]]; then "$PY" "$ROOT/infra/logs.py" "$LOGS" "$@"; return; fi
   tail -n 100 -F "$LOGS/$1.log"
 }
 
 cmd_test() {
+  # the stuck-order tests wait this long instead of a minute
+  export ORDER_STUCK_AFTER_SECONDS=${ORDER_STUCK_AFTER_SECONDS:-5}
+  setup_chromium  # tests/browser
   cmd_up
   local status=0
   (cd "$ROOT" && "$PY" -m pytest "$@") || status=$?
@@ -378,15 +521,25 @@ cmd_bench() {
     --run-dir "$RUN" "$@")
 }
 
+cmd_experiment() {
+  secret_key  # the experiments read what each site did through the sites' own store modules
+  local path=$ROOT s
+  for s in $(existing_sites); do path=$(site_dir "$s"):$path; done
+  (cd "$ROOT" && DJANGO_SETTINGS_MODULE=order_site.settings PYTHONPATH="$path" "$PY" -m infra.experiments "$@")
+}
+
 case ${1:-help} in
   setup) setup ;;
   up) shift; cmd_up "$@" ;;
   down) shift; cmd_down "$@" ;;
   status) cmd_status ;;
   logs) shift; cmd_logs "$@" ;;
+  admin-password) [[ -f $STATE/admin-password ]] || die "no admin password yet: \`./manage_all.sh up\` makes it"
+    cat "$STATE/admin-password" ;;
   test) shift; cmd_test "$@" ;;
   demo) cmd_demo ;;
   bench) shift; cmd_bench "$@" ;;
+  experiment) shift; cmd_experiment "$@" ;;
   manage) shift; [[ $# -ge 1 ]] || die "usage: ./manage_all.sh manage SITE ARGS…"; secret_key; manage "$@" ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; [[ ${1:-help} == help || $1 == -h || $1 == --help ]] ;;
+  *) sed -n '2,/manage_all.sh setup /p' "$0" | sed 's/^# \{0,1\}//'; [[ ${1:-help} == help || $1 == -h || $1 == --help ]] ;;
 esac

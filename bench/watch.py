@@ -13,7 +13,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 FINAL_TOPICS = ["shipment_processed", "payment_processed", "payment_refunded"]
-GROUPS = ["order-service", "payment-service", "inventory-service", "shipment-service"]
+GROUPS = ["order-service", "payment-service", "inventory-service", "shipment-service", "notification-service"]
 SAMPLE_SECONDS = 0.5
 CLOCK_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")

@@ -5,9 +5,12 @@ from decimal import Decimal
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view, permission_classes
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -32,6 +35,16 @@ class StrictSerializer(serializers.Serializer):
         if unknown:
             raise serializers.ValidationError(unknown)
         return value
+
+
+class StrictSerializerSchema(OpenApiSerializerExtension):
+    """The schema says what StrictSerializer does: a field it does not know is refused."""
+
+    target_class = StrictSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        return {**auto_schema._map_basic_serializer(self.target, direction), "additionalProperties": False}
 
 
 class MoneyField(serializers.DecimalField):
@@ -70,26 +83,52 @@ def found_or_404(document: dict | None, description: str) -> dict:
     return document
 
 
+class Problem(serializers.Serializer):
+    detail = serializers.CharField(help_text="what went wrong")
+
+
+# The answers other than success that an operation documents in its schema, so that a client (and the fuzz
+# tests in tests/fuzz) can rely on them: `responses={200: PaymentOut, **errors(404, 503)}`.
+ERRORS = {
+    400: OpenApiResponse(OpenApiTypes.OBJECT, description='bad input: each field with what is wrong with it '
+                         '({"quantity": ["…"]}), or {"detail": "…"} for a body that cannot be read'),
+    403: OpenApiResponse(Problem, description="staff only: no or wrong credentials"),
+    404: OpenApiResponse(Problem, description="nothing has this id"),
+    503: OpenApiResponse(Problem, description="the store is unreachable: retry (after Retry-After seconds)"),
+}
+
+
+def errors(*codes: int) -> dict:
+    return {code: ERRORS[code] for code in codes}
+
+
+class PageQuery(serializers.Serializer):
+    """The query parameters of a list: which page, and how long a page is. A view's schema names it in
+    `parameters` and `Page` checks a request with it, so what is documented is what is accepted."""
+
+    page = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)  # the store's skip is an int64
+    page_size = serializers.IntegerField(min_value=1, max_value=100, default=20)
+
+
+def page_of(serializer: type[serializers.Serializer]) -> serializers.Serializer:
+    """The schema of a `Page.response` of these items."""
+    return inline_serializer(f"{serializer.__name__.removesuffix('Out')}Page", {
+        "count": serializers.IntegerField(help_text="items on all pages"),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": serializer(many=True),
+    })
+
+
 class Page:
     """Page-number pagination over a MongoDB query: the same shape as DRF's (count, next, previous, results)."""
 
-    default_size = 20
-    max_size = 100
-
     def __init__(self, request):
         self.request = request
-        self.number = self._int("page", 1, minimum=1)
-        self.size = self._int("page_size", self.default_size, minimum=1, maximum=self.max_size)
-
-    def _int(self, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
-        raw = self.request.query_params.get(name, default)
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            raise serializers.ValidationError({name: "must be a whole number"}) from None
-        if value < minimum or (maximum is not None and value > maximum):
-            raise serializers.ValidationError({name: f"must be between {minimum} and {maximum or 'any'}"})
-        return value
+        # a dict, not the QueryDict: DRF would read a blank `?page=` as "not given", though no schema allows it
+        query = PageQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        self.number, self.size = query.validated_data["page"], query.validated_data["page_size"]
 
     @property
     def skip(self) -> int:
@@ -115,14 +154,25 @@ class Page:
         return query.urlencode()
 
 
+# The probes read no credentials: a stray or stale Authorization header must not turn "alive" into a 403.
+@extend_schema(responses=inline_serializer("Health", {"status": serializers.CharField()}))
 @api_view(["GET"])
+@authentication_classes([])
 @permission_classes([AllowAny])
 def health(request):
     """The process is alive (it does not look at the store or the broker: see /ready)."""
     return Response({"status": "ok"})
 
 
+class ReadyOut(serializers.Serializer):
+    status = serializers.ChoiceField(["ready", "not ready"])
+    store = serializers.CharField(help_text='"ok", or why not')
+    broker = serializers.CharField(help_text='"ok", or why not')
+
+
+@extend_schema(responses={200: ReadyOut, 503: ReadyOut})
 @api_view(["GET"])
+@authentication_classes([])
 @permission_classes([AllowAny])
 def ready(request):
     """The store and the broker answer: 200, or 503 naming what does not."""

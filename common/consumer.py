@@ -29,6 +29,7 @@ from tenacity import Retrying, retry_if_exception_type, wait_exponential
 
 from common import kafka, metrics, mongo
 from common.events import Event, PoisonEvent, parse_event
+from common.logging import log_handled_events
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class ConsumerLoop:
         started = time.perf_counter()
         self._records = {}
         self._outgoing = []  # records to send: the events the handlers return, and dead letters
+        self._handled: list[Delivery] = []  # logged once the batch is done
         batches: dict[Handler, list[Delivery]] = {}
         seen = set()
         for record in records:
@@ -119,6 +121,7 @@ class ConsumerLoop:
         for handler, batch in batches.items():
             self._handle(handler, batch)
         self._retry(lambda: kafka.send_all(self._outgoing))
+        log_handled_events(self._handled)
         self.processed += len(records)
         log.info("batch of %d event(s) handled, %d sent", len(records), len(self._outgoing))
         metrics.BATCH_SIZE.observe(len(records))
@@ -141,6 +144,7 @@ class ConsumerLoop:
             self._dead_letter(self._records[batch[0].position], f"handler error: {type(error).__name__}: {error}")
             return
         self._outgoing += [kafka.event_record(event) for event in caused]
+        self._handled += batch
         for _, position in batch:
             metrics.EVENTS_CONSUMED.labels(position.topic, "handled").inc()
 

@@ -10,5 +10,5 @@ workers = int(os.environ.get("WEB_WORKERS", os.cpu_count() or 1))
 threads = int(os.environ.get("WEB_THREADS", 4))
 keepalive = 5  # seconds a client's connection stays open for its next request (clients reuse connections)
 graceful_timeout = 10
-accesslog = "-"
+accesslog = None  # each request's line comes from the site itself, as JSON with its order id (common/logging.py)
 errorlog = "-"

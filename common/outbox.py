@@ -126,8 +126,7 @@ def relay(collections: list[Collection], *, older_than: float) -> int:
             seconds=older_than)]
         # an event is sent only if its write happened: a request may have died between the two writes, or its
         # write may have been refused (a cancel request on an order that became final meanwhile)
-        written = [mark for mark in stale if collection.find_one(
-            {"_id": mark["document_id"], mark["recorded_as"]: mark["_id"]}, {"_id": 1})]
+        written = [mark for mark in stale if collection.find_one(_recorded(mark), {"_id": 1})]
         kafka.publish([event_from_dict(mark["event"]) for mark in written])
         orphans = [mark for mark in stale if mark not in written
                    and mark["since"] < now - timedelta(seconds=ORPHAN_MARK_SECONDS)]
@@ -138,6 +137,14 @@ def relay(collections: list[Collection], *, older_than: float) -> int:
     if sent:
         log.info("relayed %d outbox event(s)", sent)
     return sent
+
+
+def _recorded(mark: dict) -> dict:
+    """The filter that finds the mark's document only if its write recorded the event. (A mark made before marks
+    named the field, by an older version, is sent if its document exists, as that version did.)"""
+    if "recorded_as" not in mark:
+        return {"_id": mark["document_id"]}
+    return {"_id": mark["document_id"], mark["recorded_as"]: mark["_id"]}
 
 
 def pending(collection: Collection) -> list[dict]:

@@ -4,6 +4,7 @@ A site's own settings module star-imports this and sets only what differs: its a
 its service name (the Kafka consumer group and the `producer` of its events) and its SQLite file.
 """
 
+import sys
 from pathlib import Path
 
 import environ
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "common.logging.RequestLogMiddleware",  # first, so the time it logs covers every other middleware
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -102,11 +104,18 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# One JSON object per line where the output is a file (manage_all.sh sends each component's to one, and
+# `logs --order` reads them back), plain text on a terminal; LOG_FORMAT=json|plain chooses.
+LOG_FORMAT = env("LOG_FORMAT", default="plain" if sys.stderr.isatty() else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter", "fmt": "%(levelname)s %(name)s %(message)s",
+                 "rename_fields": {"levelname": "level", "name": "logger"}, "timestamp": True},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"kafka": {"level": "WARNING"}, "pymongo": {"level": "WARNING"}},
 }

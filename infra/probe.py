@@ -1,6 +1,6 @@
 """Is a component ready? A real request, retried until a deadline (used by manage_all.sh).
 
-    probe.py kafka HOST:PORT [--deadline SECONDS]   a metadata request through the admin client
+    probe.py kafka HOST:PORT [--deadline SECONDS]   that node is a serving (unfenced) broker of its cluster
     probe.py mongo URI       [--deadline SECONDS]   the `ping` command
     probe.py http URL        [--deadline SECONDS]   a 2xx answer
 
@@ -19,7 +19,11 @@ def kafka_ready(address: str) -> None:
 
     admin = KafkaAdminClient(bootstrap_servers=address, request_timeout_ms=3000)
     try:
-        admin.list_topics()
+        # A node of a cluster answers before the controller lets it lead anything: ready once it is an unfenced broker.
+        brokers = admin.describe_cluster()["brokers"]
+        serving = {f"{broker['host']}:{broker['port']}" for broker in brokers if not broker.get("is_fenced")}
+        if address not in serving:
+            raise RuntimeError(f"{address} is not a serving broker yet (serving: {', '.join(sorted(serving))})")
     finally:
         admin.close()
 

@@ -5,9 +5,10 @@ this process only calls services and handlers directly and reads the stores and 
 """
 
 from common.settings import *  # noqa: F403
+from notification_site.settings import DEFAULT_FROM_EMAIL, NOTIFICATION_RECIPIENT  # noqa: F401
 from payment_site.settings import PAYMENT_APPROVAL_LIMIT, PAYMENT_PROCESSING_SECONDS  # noqa: F401
 
 SERVICE = "tests"
-INSTALLED_APPS = [*INSTALLED_APPS, "orders", "payments", "inventory", "shipments"]  # noqa: F405
+INSTALLED_APPS = [*INSTALLED_APPS, "orders", "payments", "inventory", "shipments", "notifications"]  # noqa: F405
 ROOT_URLCONF = "order_site.urls"
 DATABASES = sqlite_database("tests")  # noqa: F405

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -15,13 +16,18 @@ REPO = Path(__file__).resolve().parent.parent
 MANAGE_ALL = REPO / "manage_all.sh"
 STATE = Path(os.environ.get("ORDERPIPE_STATE", REPO / ".state" / "test"))
 OFFSET = int(os.environ.get("ORDERPIPE_PORT_OFFSET", "10000"))
-SITES = ["order", "payment", "inventory", "shipment"]
+SITES = ["order", "payment", "inventory", "shipment", "notification"]
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{9092 + OFFSET}")
 STORE_URI = os.environ.get("MONGODB_URI", f"mongodb://127.0.0.1:{27017 + OFFSET}/")
 
 
 def url(site: str, path: str) -> str:
     return f"http://127.0.0.1:{8001 + SITES.index(site) + OFFSET}{path}"
+
+
+def console_url(path: str) -> str:
+    """The read-only Kafka console (console_site)."""
+    return f"http://127.0.0.1:{9000 + OFFSET}{path}"
 
 
 def wait_for(check, *, timeout: float = 30, interval: float = 0.1, what: str = "condition"):
@@ -74,6 +80,37 @@ def get_json(site: str, path: str, **kwargs):
     response = requests.get(url(site, path), timeout=10, **kwargs)
     return response.status_code, (response.json() if response.headers.get("content-type", "").startswith(
         "application/json") else response.text)
+
+
+STAFF_PASSWORD = "a-test-only-password"  # for a user that exists only in the test stack's SQLite files
+
+
+def staff_session(site: str) -> requests.Session:
+    """A session logged in to a site's admin as staff (the user is made the first time)."""
+    env = process_env(DJANGO_SUPERUSER_USERNAME="staff", DJANGO_SUPERUSER_PASSWORD=STAFF_PASSWORD,
+                      DJANGO_SUPERUSER_EMAIL="staff@example.com")
+    subprocess.run([str(REPO / ".venv/bin/python"), "manage.py", "createsuperuser", "--noinput"],
+                   cwd=REPO / f"{site}_site", env=env, capture_output=True, text=True, timeout=60)  # fails if made
+    session = requests.Session()
+    page = session.get(url(site, "/admin/login/"), timeout=10)
+    answer = session.post(url(site, "/admin/login/?next=/admin/"), timeout=10, headers={"Referer": page.url},
+                          data={"csrfmiddlewaretoken": csrf_token(page.text), "username": "staff",
+                                "password": STAFF_PASSWORD})
+    assert answer.status_code == 200 and "Log out" in answer.text, answer.text[:500]
+    return session
+
+
+def csrf_token(page: str) -> str:
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+
+def admin_post(session: requests.Session, page_url: str, **data) -> str:
+    """Press a button on an admin page, as a person would: the page's token, the form's fields; the page after."""
+    token = csrf_token(session.get(page_url, timeout=10).text)
+    answer = session.post(page_url, data={"csrfmiddlewaretoken": token, **data}, headers={"Referer": page_url},
+                          timeout=30)
+    assert answer.status_code == 200, answer.text[:500]
+    return answer.text
 
 
 def order_status(order_id: str) -> str | None:

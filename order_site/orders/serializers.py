@@ -5,6 +5,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from common.api import MoneyField, StrictSerializer
+from orders.store import STATUS_RANK
 
 
 class OrderItemIn(StrictSerializer):
@@ -33,8 +34,22 @@ class OrderItemOut(serializers.Serializer):
     price = MoneyField(source="unit_price")
 
 
+class OrderFilter(serializers.Serializer):
+    """The query of GET /orders besides the page (common.api.PageQuery): a filter, or the stuck ones."""
+    status = serializers.ChoiceField(list(STATUS_RANK), required=False)
+    customer_id = serializers.CharField(max_length=64, required=False)
+    stuck = serializers.BooleanField(default=False, help_text="only the orders not final ORDER_STUCK_AFTER_SECONDS "
+                                                              "after they were placed, oldest first")
+
+
 class CancelIn(StrictSerializer):
-    reason = serializers.CharField(max_length=500, required=False, help_text="the customer's words, kept on the order")
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True,
+                                   help_text="the customer's words, kept on the order")
+
+
+class FinalOrder(serializers.Serializer):
+    detail = serializers.CharField()
+    status = serializers.ChoiceField(["SHIPPED", "CANCELLED"])
 
 
 class CancellationOut(serializers.Serializer):

@@ -1,14 +1,14 @@
 """HTTP interface of the order site: parse, call one service, render."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import Page, found_or_404
+from common.api import Page, PageQuery, Problem, errors, found_or_404, page_of
 from orders import services, store
-from orders.serializers import CancelIn, OrderIn, OrderOut, TimelineEntry, order_lines
+from orders.serializers import CancelIn, FinalOrder, OrderFilter, OrderIn, OrderOut, TimelineEntry, order_lines
 
 
 def order_or_404(order_id: str) -> dict:
@@ -20,33 +20,20 @@ def order_out(order: dict) -> dict:
 
 
 class OrderList(APIView):
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("status", enum=list(store.STATUS_RANK)),
-            OpenApiParameter("customer_id"),
-            OpenApiParameter("stuck", bool, description="only the orders not final ORDER_STUCK_AFTER_SECONDS "
-                                                        "after they were placed, oldest first"),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
-        ],
-        responses=OrderOut(many=True),
-    )
+    @extend_schema(operation_id="orders_list",
+                   parameters=[OrderFilter, PageQuery], responses={200: page_of(OrderOut), **errors(400, 503)})
     def get(self, request):
         """Orders, newest first; filter by status and customer_id, or list the stuck ones."""
         page = Page(request)
-        status_filter = request.query_params.get("status")
-        if status_filter and status_filter not in store.STATUS_RANK:
-            return Response({"status": [f"must be one of {', '.join(store.STATUS_RANK)}"]}, status=400)
-        stuck = request.query_params.get("stuck", "false")
-        if stuck not in ("true", "false"):
-            return Response({"stuck": ["must be true or false"]}, status=400)
-        if stuck == "true":
+        query = OrderFilter(data=request.query_params.dict())  # a blank or unknown filter is refused
+        query.is_valid(raise_exception=True)
+        if query.validated_data["stuck"]:
             orders = services.orders_stuck()
             return page.response([order_out(order) for order in orders[page.skip:page.skip + page.size]],
                                  len(orders))
         orders, count = store.orders_page(
-            status=status_filter,
-            customer_id=request.query_params.get("customer_id"),
+            status=query.validated_data.get("status"),
+            customer_id=query.validated_data.get("customer_id"),
             skip=page.skip,
             limit=page.size,
         )
@@ -54,7 +41,8 @@ class OrderList(APIView):
 
     @extend_schema(
         request=OrderIn,
-        responses={201: OrderOut, 409: None},
+        responses={201: OrderOut, 409: OpenApiResponse(Problem, description="the Idempotency-Key was used with "
+                                                                             "another body"), **errors(400, 503)},
         parameters=[OpenApiParameter("Idempotency-Key", location=OpenApiParameter.HEADER, required=False)],
     )
     def post(self, request):
@@ -82,21 +70,22 @@ class OrderList(APIView):
 
 
 class OrderDetail(APIView):
-    @extend_schema(responses=OrderOut)
+    @extend_schema(responses={200: OrderOut, **errors(404, 503)})
     def get(self, request, order_id: str):
         """One order, with the status the downstream events have moved it to."""
         return Response(order_out(order_or_404(order_id)))
 
 
 class OrderTimeline(APIView):
-    @extend_schema(responses=TimelineEntry(many=True))
+    @extend_schema(responses={200: TimelineEntry(many=True), **errors(404, 503)})
     def get(self, request, order_id: str):
         """Every event that moved this order, in the order they were applied (topic, partition, offset)."""
         return Response(TimelineEntry(services.order_timeline(order_or_404(order_id)), many=True).data)
 
 
 class OrderCancel(APIView):
-    @extend_schema(request=CancelIn, responses={202: OrderOut, 400: None, 404: None, 409: None})
+    @extend_schema(request=CancelIn, responses={202: OrderOut, 409: OpenApiResponse(FinalOrder, description="the order "
+                   "is SHIPPED or CANCELLED: it can no longer be cancelled"), **errors(400, 404, 503)})
     def post(self, request, order_id: str):
         """Ask to cancel an order that has not shipped: 202, and the pipeline decides. The order ends CANCELLED
         (payment refunded, stock back) or, if the parcel left first, SHIPPED with the cancel "too late".

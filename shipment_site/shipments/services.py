@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from common.events import Event, caused_by, cancelled_by, new_event
+from common.events import Event, cancelled_by, caused_by, new_event
 from shipments import store
 
 CARRIERS = ["UPS", "FedEx", "DHL"]

@@ -1,35 +1,17 @@
 """The admin of each site: behind a staff login, with pages over its MongoDB documents."""
 
-import re
-import subprocess
-
 import pytest
 import requests
 
 from tests.factories import OrderRequestFactory, ProductFactory
-from tests.stack import REPO, process_env, url, wait_for
-
-PASSWORD = "a-test-only-password"  # for a user that exists only in the test stack's SQLite files
+from tests.stack import STAFF_PASSWORD, admin_post, staff_session, url, wait_for
 
 
 @pytest.fixture(scope="module")
 def staff():
+    """Staff users on the order and inventory sites."""
     for site in ("order", "inventory"):
-        env = process_env(DJANGO_SUPERUSER_USERNAME="staff", DJANGO_SUPERUSER_PASSWORD=PASSWORD,
-                          DJANGO_SUPERUSER_EMAIL="staff@example.com")
-        subprocess.run([str(REPO / ".venv/bin/python"), "manage.py", "createsuperuser", "--noinput"],
-                       cwd=REPO / f"{site}_site", env=env, capture_output=True, text=True, timeout=60)
-    return "staff"
-
-
-def login(site: str) -> requests.Session:
-    session = requests.Session()
-    page = session.get(url(site, "/admin/login/"), timeout=10)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    answer = session.post(url(site, "/admin/login/?next=/admin/"), timeout=10, headers={"Referer": page.url},
-                          data={"csrfmiddlewaretoken": token, "username": "staff", "password": PASSWORD})
-    assert answer.status_code == 200 and "Log out" in answer.text, answer.text[:500]
-    return session
+        staff_session(site)
 
 
 def test_the_admin_needs_a_staff_login():
@@ -39,7 +21,7 @@ def test_the_admin_needs_a_staff_login():
 
 def test_orders_are_listed_searched_and_shown_with_their_timeline(staff):
     order = requests.post(url("order", "/orders"), json=OrderRequestFactory(), timeout=10).json()
-    session = login("order")
+    session = staff_session("order")
     assert "Orders (MongoDB)" in session.get(url("order", "/admin/"), timeout=10).text
     listing = session.get(url("order", "/admin/orders/orders/"), params={"q": order["customer_id"]}, timeout=10)
     assert listing.status_code == 200 and order["order_id"] in listing.text and "1 in all" in listing.text
@@ -54,13 +36,10 @@ def test_orders_are_listed_searched_and_shown_with_their_timeline(staff):
 
 def test_staff_restock_a_product_in_the_admin(staff):
     product = ProductFactory(available=5)
-    session = login("inventory")
+    session = staff_session("inventory")
     detail = url("inventory", f"/admin/inventory/products/{product['_id']}/")
-    page = session.get(detail, timeout=10)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
     for quantity in ("20", "-3"):
-        session.post(detail, data={"csrfmiddlewaretoken": token, "quantity": quantity}, timeout=10,
-                     headers={"Referer": detail})
+        admin_post(session, detail, action="Restock", quantity=quantity)
     answer = requests.get(url("inventory", f"/inventory/{product['_id']}"), timeout=10).json()
     assert answer["available"] == 25  # the 20 went in, the -3 was refused
 
@@ -69,7 +48,7 @@ def test_the_restock_endpoint_is_for_staff_only(staff):
     product = ProductFactory(available=5)
     endpoint = url("inventory", f"/inventory/{product['_id']}/restock")
     assert requests.post(endpoint, json={"quantity": 5}, timeout=10).status_code in (401, 403)
-    answer = requests.post(endpoint, json={"quantity": 5}, auth=("staff", PASSWORD), timeout=10)
+    answer = requests.post(endpoint, json={"quantity": 5}, auth=("staff", STAFF_PASSWORD), timeout=10)
     assert answer.status_code == 200 and answer.json()["available"] == 10
-    bad = requests.post(endpoint, json={"quantity": 0}, auth=("staff", PASSWORD), timeout=10)
+    bad = requests.post(endpoint, json={"quantity": 0}, auth=("staff", STAFF_PASSWORD), timeout=10)
     assert bad.status_code == 400 and "quantity" in bad.json()

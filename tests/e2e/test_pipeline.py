@@ -32,10 +32,12 @@ def assert_story(timeline: list[dict], causal_chain: list[str]) -> None:
     assert moves == sorted(moves), timeline
 
 
-def stock(product_id: str) -> tuple[int, int]:
+def stock(product_id: str) -> tuple[int, int, int]:
+    """(available, reserved, shipped), as GET /inventory shows them; the ledger always adds up."""
     code, product = get_json("inventory", f"/inventory/{product_id}")
     assert code == 200
-    return product["available"], product["reserved"]
+    assert product["available"] + product["reserved"] + product["shipped"] == product["received"], product
+    return product["available"], product["reserved"], product["shipped"]
 
 
 def test_the_seed_sample_order_ends_shipped_with_payment_reservation_and_shipment():
@@ -44,7 +46,8 @@ def test_the_seed_sample_order_ends_shipped_with_payment_reservation_and_shipmen
 
     code, payment = get_json("payment", f"/payments/{order_id}")
     assert code == 200 and payment["status"] == "COMPLETED" and payment["amount"] == 109.97
-    assert inventory_store.reservation_get(order_id)["status"] == "RESERVED"
+    # the inventory site learns that the parcel left (shipment_processed) a moment after the order site does
+    wait_for(lambda: inventory_store.reservation_get(order_id)["status"] == "SHIPPED", what="the reservation shipped")
     code, shipment = get_json("shipment", f"/shipments/{order_id}")
     assert code == 200 and shipment["status"] == "SHIPPED" and shipment["tracking_number"]
 
@@ -60,7 +63,8 @@ def test_stock_goes_down_by_exactly_the_ordered_quantities():
              {"product_id": hub["_id"], "quantity": 4, "price": 2.50}]
     order_id = place(OrderRequestFactory(items=items))
     assert final_status(order_id) == "SHIPPED"
-    assert stock(mouse["_id"]) == (47, 3) and stock(hub["_id"]) == (46, 4)
+    wait_for(lambda: stock(mouse["_id"]) == (47, 0, 3) and stock(hub["_id"]) == (46, 0, 4),
+             what="the reserved units to move to shipped")
 
 
 def test_an_order_above_the_approval_limit_ends_cancelled_with_no_reservation_and_no_shipment():
@@ -85,7 +89,7 @@ def test_out_of_stock_refunds_the_payment_and_cancels_the_order():
     assert order["reason"] == "refunded: OUT_OF_STOCK"
     code, payment = get_json("payment", f"/payments/{order_id}")
     assert payment["status"] == "REFUNDED" and payment["refunded_at"]
-    assert stock(plenty["_id"]) == (20, 0) and stock(scarce["_id"]) == (1, 0)  # the partial hold was released
+    assert stock(plenty["_id"]) == (20, 0, 0) and stock(scarce["_id"]) == (1, 0, 0)  # the partial hold was released
     assert get_json("shipment", f"/shipments/{order_id}")[0] == 404
     code, timeline = get_json("order", f"/orders/{order_id}/timeline")
     assert_story(timeline, ["order_placed", "payment_processed", "inventory_updated", "payment_refunded"])

@@ -17,11 +17,12 @@ from tests.stack import REPO, order_status, process_env, url, wait_for
 pytestmark = pytest.mark.faults
 
 # Which site's consumer group reads each topic: every one of them dead-letters a poison event on its own.
-READERS = {"order_placed": {"payment-service"},
-           "payment_processed": {"order-service", "inventory-service"},
-           "payment_refunded": {"order-service"},
+READERS = {"order_placed": {"payment-service", "notification-service"},
+           "order_cancelled": {"shipment-service"},
+           "payment_processed": {"order-service", "inventory-service", "notification-service"},
+           "payment_refunded": {"order-service", "notification-service"},
            "inventory_updated": {"order-service", "payment-service", "shipment-service"},
-           "shipment_processed": {"order-service"}}
+           "shipment_processed": {"order-service", "payment-service", "inventory-service", "notification-service"}}
 
 
 def poisons(topic: str) -> dict[str, bytes]:

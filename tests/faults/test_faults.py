@@ -81,7 +81,7 @@ def test_the_broker_stopped_for_seconds_mid_burst():
         manage_all("up", "kafka")
 
     converge = during_burst(burst, broker_outage)
-    assert set(burst.answers) == {201}, burst.answers
+    assert not burst.failed, burst.answers
     report("broker down ~10 s", check_invariants(burst), converge)
 
 

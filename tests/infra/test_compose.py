@@ -16,7 +16,7 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
 APP_ROOT = "/app"  # where the Dockerfile copies the repository
 
-SITES = {"order": 8001, "payment": 8002, "inventory": 8003, "shipment": 8004}
+SITES = {"order": 8001, "payment": 8002, "inventory": 8003, "shipment": 8004, "notification": 8005}
 
 EXPECTED_SERVICES = {
     "kafka", "mongo", "kafdrop", "mongo-express", "topics", "order-relay",

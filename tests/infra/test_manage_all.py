@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.stack import MANAGE_ALL, alive, process_env, wait_for
+from tests.stack import MANAGE_ALL, SITES, alive, process_env, wait_for
 
 OFFSET = 20000  # beside the test stack (+10000) and a developer's `up` (+0)
 
@@ -35,9 +35,8 @@ def test_up_status_down_leaves_no_process_behind(state):
 
     status = run(state, "status").stdout
     rows = {line.split()[0]: line.split()[1:] for line in status.splitlines()[1:] if line.strip()}
-    expected = {"kafka", "ferretdb", "relay-order"} | {f"{kind}-{site}" for kind in ("web",) for site in
-                                                      ("order", "payment", "inventory", "shipment")}
-    expected |= {f"consumer-{site}-1" for site in ("order", "payment", "inventory", "shipment")}
+    expected = {"kafka", "ferretdb", "relay-order"} | {f"{kind}-{site}" for kind in ("web",) for site in SITES}
+    expected |= {f"consumer-{site}-1" for site in SITES} | {"console", "mongo-express"}
     assert set(rows) == expected, status
     assert all(row[0] == "running" for row in rows.values()), status
     assert all(rows[name][2] == "yes" for name in rows if name.startswith(("web-", "kafka", "ferretdb"))), status
@@ -55,6 +54,7 @@ def test_up_status_down_leaves_no_process_behind(state):
     assert down.returncode == 0, down.stdout + down.stderr
     pids = [int(p.read_text()) for p in (state / "run").glob("*.pid")] + list(pids.values())
     assert not [pid for pid in pids if alive(pid)], "processes left running after down"
-    ports = [9092 + OFFSET, 9093 + OFFSET, 27017 + OFFSET, *(8001 + OFFSET + i for i in range(4))]
+    ports = [9092 + OFFSET, 9093 + OFFSET, 27017 + OFFSET, 9000 + OFFSET, 8081 + OFFSET,
+             *(8001 + OFFSET + i for i in range(len(SITES)))]
     assert not [port for port in ports if port_open(port)], "ports still open after down"
     assert "running" not in run(state, "status").stdout

@@ -1,7 +1,6 @@
 """How the order site follows downstream events: forwards only, each event once."""
 
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 
@@ -17,17 +16,6 @@ from tests.factories import (
 
 PAYMENT = {"payment_id": "p", "amount": 1000, "lines": [{"product_id": "P001", "quantity": 1}],
            "shipping_address": "x"}
-
-
-@pytest.fixture
-def placed():
-    """An order stored as PENDING whose `order_placed` is kept out of Kafka, so only this test moves it."""
-    event = order_placed()
-    now = datetime.now(UTC)
-    store.order_insert({"_id": event.order_id, **event.payload, "status": "PENDING", "status_rank": 0,
-                        "final": False, "reason": None, "created_at": now, "updated_at": now,
-                        "placed_event_id": event.event_id})
-    return event
 
 
 def apply(*events):

@@ -29,3 +29,5 @@ class Command(BaseCommand):
                 outbox.relay([get() for get in collections], older_than=settings.OUTBOX_RELAY_AFTER_SECONDS)
             except TRANSIENT_ERRORS as error:
                 log.warning("relay deferred: %s", error)
+            except Exception:  # a bad mark must not stop every other event from being relayed: say so, go on
+                log.exception("relay pass failed; trying again")

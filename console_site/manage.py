@@ -1,0 +1,10 @@
+#!/usr/bin/env python
+"""Django's command line for the Kafka console (check, runserver, …)."""
+
+import sys
+from pathlib import Path
+
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # the repository root, for the shared `common` app
+from common.entrypoints import manage  # noqa: E402
+
+manage("console_site.settings")

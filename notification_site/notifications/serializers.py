@@ -1,0 +1,22 @@
+from rest_framework import serializers
+
+from notifications.services import OUTCOME_EVENTS
+
+
+class NotificationFilter(serializers.Serializer):
+    """The query of GET /notifications (besides page and page_size)."""
+
+    order_id = serializers.CharField(max_length=64, required=False)
+    event_type = serializers.ChoiceField(choices=OUTCOME_EVENTS, required=False)
+
+
+class NotificationOut(serializers.Serializer):
+    notification_id = serializers.CharField(source="_id")
+    order_id = serializers.CharField()
+    event_type = serializers.CharField()
+    event_id = serializers.CharField()
+    subject = serializers.CharField()
+    body = serializers.CharField()
+    recipient = serializers.CharField(allow_null=True, help_text="null until the mail is sent")
+    created_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True, help_text="null while it waits for its order_placed")

@@ -1,0 +1,24 @@
+"""The outbox relay sends an event only if the write that announces it happened."""
+
+from common import outbox
+from common.events import new_event
+from orders import store
+from tests.stack import records_for
+
+
+def test_a_cancel_whose_write_was_refused_is_never_relayed_and_one_that_was_written_is(placed):
+    refused = new_event("order_cancelled", order_id=placed.order_id, payload={"requested_by": "customer"},
+                        producer="order-service")
+    outbox.mark_pending(store.orders(), placed.order_id, refused, recorded_as="cancel.event_id")
+    # (the request died here, or the order became final: the order never recorded this cancel)
+    accepted = new_event("order_cancelled", order_id=placed.order_id, payload={"requested_by": "staff"},
+                         producer="order-service")
+    outbox.mark_pending(store.orders(), placed.order_id, accepted, recorded_as="cancel.event_id")
+    store.order_cancel_request(placed.order_id, {"event_id": accepted.event_id, "requested_by": "staff",
+                                                 "note": None, "requested_at": accepted.occurred_at})
+
+    outbox.relay([store.orders()], older_than=0)
+    sent = [record.value for record in records_for("order_cancelled", placed.order_id)]
+    assert len(sent) == 1 and accepted.event_id.encode() in sent[0]
+    assert [mark["_id"] for mark in outbox.pending(store.orders()) if mark["document_id"] == placed.order_id] == [
+        refused.event_id]  # kept until it is an hour old, in case its write is still under way
