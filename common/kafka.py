@@ -140,7 +140,8 @@ def publish_in_background(event: Event, on_sent: Callable[[Event], None],
 def consumer(*topics: str, group: str, instance: str | None = None, **config) -> KafkaConsumer:
     """A consumer in `group`. With an `instance` name (static membership), a restarted process gets its
     partitions back at once instead of waiting for the group to notice the old one is gone."""
-    joining = KafkaConsumer(
+    return KafkaConsumer(
+        *topics,
         bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
         group_id=group,
         group_instance_id=instance,
@@ -157,12 +158,6 @@ def consumer(*topics: str, group: str, instance: str | None = None, **config) ->
         heartbeat_interval_ms=2_000,
         **config,
     )
-    # The topics' partitions must be known before joining: a member that leads the group's assignment without
-    # them assigns nobody anything ("No partition metadata for topic …") and the group then sits Stable with
-    # every partition unowned (seen on a loaded machine, a few seconds after a restart).
-    joining.topics()
-    joining.subscribe(topics)
-    return joining
 
 
 def all_topic_names() -> list[str]:
