@@ -126,10 +126,13 @@ def relay(collections: list[Collection], *, older_than: float) -> int:
             seconds=older_than)]
         # an event is sent only if its write happened: a request may have died between the two writes, or its
         # write may have been refused (a cancel request on an order that became final meanwhile)
-        written = [mark for mark in stale if collection.find_one(_recorded(mark), {"_id": 1})]
+        recorded = {mark["_id"]: _recorded_event_id(collection, mark) for mark in stale}
+        written = [mark for mark in stale if recorded[mark["_id"]] == mark["_id"]]
         kafka.publish([event_from_dict(mark["event"]) for mark in written])
-        orphans = [mark for mark in stale if mark not in written
-                   and mark["since"] < now - timedelta(seconds=ORPHAN_MARK_SECONDS)]
+        # A mark whose document records another event was superseded (a retried request made a new one), so it
+        # never goes; one whose write may still be under way waits an hour before it is given up.
+        orphans = [mark for mark in stale if mark not in written and (
+            recorded[mark["_id"]] is not None or mark["since"] < now - timedelta(seconds=ORPHAN_MARK_SECONDS))]
         mongo.bulk_write(marks, [DeleteOne({"_id": mark["_id"]}) for mark in written + orphans])
         for mark in written:
             metrics.EVENTS_PUBLISHED.labels(mark["event"]["event_type"]).inc()
@@ -139,12 +142,15 @@ def relay(collections: list[Collection], *, older_than: float) -> int:
     return sent
 
 
-def _recorded(mark: dict) -> dict:
-    """The filter that finds the mark's document only if its write recorded the event. (A mark made before marks
-    named the field, by an older version, is sent if its document exists, as that version did.)"""
-    if "recorded_as" not in mark:
-        return {"_id": mark["document_id"]}
-    return {"_id": mark["document_id"], mark["recorded_as"]: mark["_id"]}
+def _recorded_event_id(collection: Collection, mark: dict) -> str | None:
+    """The event id the mark's document records in the mark's field (None: no document, or nothing recorded yet).
+    A mark made before marks named the field, by an older version, counts as recorded if its document exists."""
+    document = collection.find_one({"_id": mark["document_id"]})
+    if document is None or "recorded_as" not in mark:
+        return document and mark["_id"]
+    for name in mark["recorded_as"].split("."):  # a dotted path, e.g. "cancel.event_id"
+        document = document.get(name) if isinstance(document, dict) else None
+    return document
 
 
 def pending(collection: Collection) -> list[dict]:
