@@ -73,20 +73,21 @@ def manage(*args):
 
 def test_dlt_lists_dead_letters_with_their_reason_and_replays_them():
     key = f"poison-{uuid.uuid4().hex[:8]}"
-    kafka.producer().send("shipment_processed", key=key.encode(), value=b"{broken").get(timeout=10)
+    kafka.producer().send("order_cancelled", key=key.encode(), value=b"{broken").get(timeout=10)
     wait_until_consumed()
 
-    listing = manage("dlt", "list", "shipment_processed")
-    line = next(line for line in listing.splitlines() if f"key={key}" in line)
-    assert "from shipment_processed[" in line and "group=order-service" in line
+    listing = manage("dlt", "list", "order_cancelled")
+    # (order_cancelled has one reader, the shipment site, so each replay adds exactly one copy)
+    line = next(line for line in listing.splitlines() if f"key={key}" in line and "group=shipment-service" in line)
+    assert "from order_cancelled[" in line
     assert "reason: not JSON" in listing.split(line, 1)[1].splitlines()[1]
 
     def copies():
-        return manage("dlt", "list", "shipment_processed").count(f"key={key}")
+        return manage("dlt", "list", "order_cancelled").count(f"key={key}")
 
     # Replaying sends each dead letter back once; this one is still poison, so it comes back each time.
     for expected in (2, 3):  # (a replay that re-sent old dead letters would make it 2, then 4)
-        replayed = manage("dlt", "replay", "shipment_processed")
+        replayed = manage("dlt", "replay", "order_cancelled")
         assert replayed.startswith("replayed ") and int(replayed.split()[1]) >= 1, replayed
         wait_until_consumed()
         assert wait_for(lambda n=expected: copies() == n, timeout=30, what=f"{expected} copies in the dead letters")

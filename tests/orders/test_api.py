@@ -96,7 +96,7 @@ def test_bad_input_is_a_400_with_field_errors_and_nothing_is_stored_or_sent(case
     response = post(body)
     assert response.status_code == 400, response.text
     assert field in response.json(), response.json()
-    if isinstance(body, dict) and body.get("customer_id"):
+    if isinstance(body, dict) and 0 < len(body.get("customer_id") or "") <= 64:  # (a longer one is not a filter)
         code, page = get_json("order", "/orders", params={"customer_id": body["customer_id"]})
         assert page["count"] == 0
     assert order_placed_end_offsets() == before
