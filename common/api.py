@@ -44,7 +44,23 @@ class StrictSerializerSchema(OpenApiSerializerExtension):
     match_subclasses = True
 
     def map_serializer(self, auto_schema, direction):
-        return {**auto_schema._map_basic_serializer(self.target, direction), "additionalProperties": False}
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        for name, field in self.target.fields.items():
+            if name in schema["properties"] and "$ref" not in schema["properties"][name]:
+                schema["properties"][name].update(_limits_not_in_schema(field))
+        return {**schema, "additionalProperties": False}
+
+
+def _limits_not_in_schema(field: serializers.Field) -> dict:
+    """What the field refuses that drf-spectacular leaves out of the schema (so a fuzzer's valid input is valid)."""
+    if isinstance(field, serializers.CharField) and not field.allow_blank and not field.min_length:
+        return {"minLength": 1}
+    if isinstance(field, serializers.ListSerializer):
+        return {key: value for key, value in (("minItems", field.min_length), ("maxItems", field.max_length))
+                if value is not None}
+    if isinstance(field, serializers.DecimalField):
+        return {"multipleOf": float(Decimal(1).scaleb(-field.decimal_places))}
+    return {}
 
 
 class MoneyField(serializers.DecimalField):

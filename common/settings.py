@@ -91,6 +91,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "common.api.exception_handler",
     "COERCE_DECIMAL_TO_STRING": False,  # the seed's API answers money as JSON numbers
+    # JSON only: an order's nested items have no form encoding, so the schema must not offer one
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",  # for curl; staff-only endpoints
