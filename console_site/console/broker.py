@@ -225,12 +225,13 @@ class Member:
 class GroupPartition:
     topic: str
     partition: int
-    committed: int | None
+    committed: int | None  # None: the group never committed here; it will start at the earliest record
+    earliest: int
     end: int
 
     @property
     def lag(self) -> int:
-        return self.end - (self.committed or 0)
+        return self.end - (self.earliest if self.committed is None else self.committed)
 
 
 @dataclass
@@ -265,8 +266,14 @@ def groups() -> list[GroupInfo]:
         committed = admin.list_group_offsets(ids)
         consumer = _consumer()
         consumer.topics()
-        tps = {tp for offsets in committed.values() for tp in offsets}
-        end = consumer.end_offsets(list(tps)) if tps else {}
+        # Every partition of every topic a group reads, committed or not: a consumer that has not committed on a
+        # partition yet (no order of it landed there) starts at its earliest record, so what is there is lag too.
+        read = {group_id: _subscriptions(described.get(group_id, {})) | {tp.topic for tp in committed.get(group_id, {})}
+                for group_id in ids}
+        tps = [TopicPartition(topic, partition) for topic in set().union(*read.values())
+               for partition in consumer.partitions_for_topic(topic) or ()]
+        earliest = consumer.beginning_offsets(tps) if tps else {}
+        end = consumer.end_offsets(tps) if tps else {}
     found = []
     for group_id in ids:
         description = described.get(group_id, {})
@@ -277,13 +284,17 @@ def groups() -> list[GroupInfo]:
                              for a in (m.get("member_assignment") or {}).get("assigned_partitions", [])})
             for m in description.get("members", [])
         ]
-        subscribed = {t for m in description.get("members", []) for t in (m.get("member_metadata") or {}).get(
-            "topics", [])}
-        offsets = committed.get(group_id, {})
-        partitions = [GroupPartition(tp.topic, tp.partition, meta.offset if meta.offset >= 0 else None, end[tp])
-                      for tp, meta in sorted(offsets.items())]
-        found.append(GroupInfo(group_id, description.get("group_state", "?"), members, partitions, subscribed))
+        offsets = {tp: meta.offset for tp, meta in committed.get(group_id, {}).items() if meta.offset >= 0}
+        partitions = [GroupPartition(tp.topic, tp.partition, offsets.get(tp), earliest[tp], end[tp])
+                      for tp in sorted(tps) if tp.topic in read[group_id]]
+        found.append(GroupInfo(group_id, description.get("group_state", "?"), members, partitions,
+                               _subscriptions(description)))
     return found
+
+
+def _subscriptions(description: dict) -> set[str]:
+    return {topic for m in description.get("members", []) for topic in (m.get("member_metadata") or {}).get(
+        "topics", [])}
 
 
 # ---------------------------------------------------------------- one order
