@@ -124,6 +124,17 @@ class ConsumerLag:
             lag[group] = sum(end - done.get(p, 0) for p, end in ends.items() if p.topic in topics_of[group])
         return lag
 
+    def on_topic(self, group: str, topic: str) -> int | None:
+        """One group's lag on one of its topics (payment-service on order_placed: the payments still to make)."""
+        try:
+            with self.lock:
+                committed = self.admin.list_group_offsets({group: None}).get(group, {})
+                ends = self.consumer.end_offsets([TopicPartition(topic, p)
+                                                  for p in self.consumer.partitions_for_topic(topic)])
+        except KafkaError:
+            return None
+        return sum(end - max(committed[p].offset, 0) if p in committed else end for p, end in ends.items())
+
     def sample(self) -> None:
         for group, lag in (self.current() or {}).items():  # a missed sample: the next one counts
             self.peak[group] = max(self.peak[group] or 0, lag)

@@ -352,14 +352,18 @@ def scale(args) -> None:
     say(f"Scale out: payments take {args.payment_seconds:g}s each here (PAYMENT_PROCESSING_SECONDS, a payment "
         f"provider's latency), so one payment consumer takes about {1 / args.payment_seconds:.0f} per second. "
         f"Orders come at {args.rate:g}/s: its lag grows. After {args.join_after:g}s a second consumer joins the "
-        "group payment-service: Kafka moves half of the partitions to it, and the lag drains.")
+        "group payment-service: Kafka moves half of the partitions to it, and its lag on order_placed (the "
+        "payments to make) stops growing and drains.")
     watch(f"{CONSOLE}/groups: payment-service's members, the partitions each owns, and its lag")
     watch(f"{site_url('order')}/metrics: orderpipe_events_published_total{{topic=\"order_placed\"}} keeps climbing "
           "at the same pace: the orders come in whatever the consumers do")
 
     lag = consumer_lag()
     load = Load(args.rate)
-    ticker = Every(lambda: f"{group} lag {(lag.current() or {}).get(group, '?')}")
+    # the group also reads inventory_updated and shipment_processed, which grow as payments get through: the
+    # payments still to make are its lag on order_placed
+    ticker = Every(lambda: f"{group} lag {(lag.current() or {}).get(group, '?')}, of which order_placed "
+                           f"{lag.on_topic(group, 'order_placed')} (payments to make)")
     try:
         step(f"{first} restarts with slow payments")
         manage_all("down", first)
