@@ -11,7 +11,9 @@ A batch is handled as a unit:
 A crash before 4 redelivers the whole batch. The handlers find the results they wrote and return the
 same events again (their ids are derived from the cause), so every effect happens once: the
 uncommitted input offset is the consumers' outbox (DESIGN.md section 6). A store or broker that is
-down is retried with backoff and the batch is never skipped. When a handler fails on a batch, the
+down is retried with backoff and the batch is never skipped. The handlers' writes carry the epochs of
+the batch's partitions (common.fencing): a consumer that wakes from a freeze to find its partitions
+handled by another drops the batch, uncommitted, instead of writing over its successor. When a handler fails on a batch, the
 batch is halved until the event it cannot handle is alone, and only that one goes to `<topic>.DLT`,
 with the reason. SIGTERM finishes the current batch, commits and closes.
 """
@@ -20,14 +22,14 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from kafka import OffsetAndMetadata, TopicPartition
+from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from tenacity import Retrying, retry_if_exception_type, wait_exponential
 
-from common import kafka, metrics, mongo
+from common import fencing, kafka, metrics, mongo
 from common.events import Event, PoisonEvent, parse_event
 from common.logging import log_handled_events
 
@@ -66,6 +68,7 @@ class ConsumerLoop:
     max_batch: int = 500
     stopping: bool = False
     processed: int = 0
+    epochs: dict = field(default_factory=dict)  # {TopicPartition: epoch} of the partitions it owns (fencing)
 
     def stop(self, *_):
         log.info("stop requested: finishing the current batch")
@@ -74,7 +77,8 @@ class ConsumerLoop:
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
-        consumer = self._retry(lambda: kafka.consumer(*self.handlers, group=self.group, instance=self.instance))
+        consumer = self._retry(lambda: kafka.consumer(*self.handlers, group=self.group, instance=self.instance,
+                                                      listener=_Epochs(self)))
         log.info("consuming %s as group %s", ", ".join(self.handlers), self.group)
         last_message = time.monotonic()
         try:
@@ -83,10 +87,16 @@ class ConsumerLoop:
                 # retried: with the broker away, poll raises instead of waiting (and the process would exit)
                 polled = self._retry(lambda room=room: consumer.poll(timeout_ms=500, max_records=room))
                 records = [r for rs in polled.values() for r in rs]
-                if records:
+                if not records:
+                    continue
+                try:
                     self.process(records)  # raises, leaving the batch uncommitted, if stopped while retrying
-                    self._commit(consumer, records)
-                    last_message = time.monotonic()
+                except fencing.Fenced as error:
+                    log.warning("batch dropped uncommitted, its partitions have a newer owner: %s", error)
+                    _rewind(consumer, records)  # should this consumer still own some, it reads them again
+                    continue
+                self._commit(consumer, records)
+                last_message = time.monotonic()
         finally:
             # With a stable --instance name (static membership) the group keeps this member's partitions
             # until its session times out, so a restart takes them back without a rebalance.
@@ -118,8 +128,9 @@ class ConsumerLoop:
             position = Position(record.topic, record.partition, record.offset)
             self._records[position] = record
             batches.setdefault(self.handlers[record.topic], []).append(Delivery(event, position))
-        for handler, batch in batches.items():
-            self._handle(handler, batch)
+        with fencing.writing_as(self.group, self._epochs_of(records)):
+            for handler, batch in batches.items():
+                self._handle(handler, batch)
         self._retry(lambda: kafka.send_all(self._outgoing))
         log_handled_events(self._handled)
         self.processed += len(records)
@@ -130,6 +141,8 @@ class ConsumerLoop:
     def _handle(self, handler: Handler, batch: list[Delivery]) -> None:
         try:
             caused = self._retry(lambda: handler(batch))
+        except fencing.Fenced:
+            raise
         except Exception as error:  # a handler bug or impossible data: never block the partition on it
             if self.stopping:
                 raise  # stopped while retrying: leave the batch uncommitted for the next consumer
@@ -147,6 +160,13 @@ class ConsumerLoop:
         self._handled += batch
         for _, position in batch:
             metrics.EVENTS_CONSUMED.labels(position.topic, "handled").inc()
+
+    def _epochs_of(self, records: list) -> dict:
+        partitions = {TopicPartition(record.topic, record.partition) for record in records}
+        missing = [partition for partition in partitions if partition not in self.epochs]
+        if missing:  # not taken on assignment (the store was away then)
+            self.epochs.update(self._retry(lambda: fencing.take_epochs(self.group, missing)))
+        return {partition: self.epochs[partition] for partition in partitions}
 
     def _dead_letter(self, record, reason: str) -> None:
         log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
@@ -176,3 +196,27 @@ class ConsumerLoop:
             # The group moved these partitions elsewhere (or the broker is away): the new owner re-reads
             # from the last commit, and the handlers are idempotent, so nothing is lost or doubled.
             log.warning("commit of %s failed: %s", offsets, error)
+
+
+class _Epochs(ConsumerRebalanceListener):
+    """Takes a new epoch for each partition the group gives the consumer, before it reads any of its events."""
+
+    def __init__(self, loop: ConsumerLoop):
+        self.loop = loop
+
+    def on_partitions_assigned(self, assigned):
+        self.loop.epochs.update(fencing.take_epochs(self.loop.group, list(assigned)))
+
+    def on_partitions_revoked(self, revoked):
+        for partition in revoked:
+            self.loop.epochs.pop(partition, None)
+
+
+def _rewind(consumer, records: list) -> None:
+    """Back to each partition's first record of the batch, for the partitions the consumer still has."""
+    first = {}
+    for record in records:
+        first.setdefault(TopicPartition(record.topic, record.partition), record.offset)
+    for partition, offset in first.items():
+        if partition in consumer.assignment():
+            consumer.seek(partition, offset)

@@ -137,11 +137,11 @@ def publish_in_background(event: Event, on_sent: Callable[[Event], None],
     producer().send(**event_record(event)).add_callback(lambda _: on_sent(event)).add_errback(failed)
 
 
-def consumer(*topics: str, group: str, instance: str | None = None, **config) -> KafkaConsumer:
+def consumer(*topics: str, group: str, instance: str | None = None, listener=None, **config) -> KafkaConsumer:
     """A consumer in `group`. With an `instance` name (static membership), a restarted process gets its
-    partitions back at once instead of waiting for the group to notice the old one is gone."""
-    return KafkaConsumer(
-        *topics,
+    partitions back at once instead of waiting for the group to notice the old one is gone. A `listener`
+    (ConsumerRebalanceListener) hears of each partition given to or taken from it."""
+    consumer = KafkaConsumer(
         bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
         group_id=group,
         group_instance_id=instance,
@@ -158,6 +158,8 @@ def consumer(*topics: str, group: str, instance: str | None = None, **config) ->
         heartbeat_interval_ms=2_000,
         **config,
     )
+    consumer.subscribe(topics, listener=listener)
+    return consumer
 
 
 def all_topic_names() -> list[str]:

@@ -27,6 +27,8 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
+from common import fencing
+
 # Errors that mean "the store is not reachable right now": retry, never skip the message.
 TRANSIENT_ERRORS = (AutoReconnect, ConnectionFailure, ExecutionTimeout, NetworkTimeout, ServerSelectionTimeoutError)
 
@@ -102,21 +104,22 @@ def _store_isolates_writes() -> bool:
 
 
 @contextlib.contextmanager
-def _writers_take_turns(database_name: str):
+def write_turn(database_name: str):
+    """This process's turn to write to the database (yields the lock file's path; None where the store needs none)."""
     if _store_isolates_writes():
-        yield
+        yield None
         return
     name = hashlib.sha256(f"{settings.MONGODB_URI} {database_name}".encode()).hexdigest()[:32]
     path = settings.STATE_DIR / "locks" / f"{name}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, even if the process dies
-        yield
+        yield path
 
 
 def _taking_turns(write):
     def taking_turns(self, *args, **kwargs):
-        with _writers_take_turns(self.database.name):
+        with write_turn(self.database.name):
             return write(self, *args, **kwargs)
 
     return taking_turns
@@ -126,12 +129,42 @@ _Pymongo = pymongo.collection.Collection
 
 
 class Collection(_Pymongo):
-    """A pymongo collection whose writes take turns per database where the store needs it (see above)."""
+    """A pymongo collection whose writes take turns per database where the store needs it (see above), and whose
+    updates and deletes inside a consumer's handler are fenced against a newer owner of its partitions
+    (common.fencing): a write that matched nothing because of that raises fencing.Fenced."""
 
     insert_one = _taking_turns(_Pymongo.insert_one)
     insert_many = _taking_turns(_Pymongo.insert_many)
-    bulk_write = _taking_turns(_Pymongo.bulk_write)
-    update_one = _taking_turns(_Pymongo.update_one)
-    find_one_and_update = _taking_turns(_Pymongo.find_one_and_update)
-    delete_one = _taking_turns(_Pymongo.delete_one)
     create_index = _taking_turns(_Pymongo.create_index)
+    _update_one = _taking_turns(_Pymongo.update_one)
+    _find_one_and_update = _taking_turns(_Pymongo.find_one_and_update)
+    _delete_one = _taking_turns(_Pymongo.delete_one)
+    _bulk_write = _taking_turns(_Pymongo.bulk_write)
+
+    def update_one(self, filter, update, **kwargs):
+        result = self._update_one(*fencing.guard(filter, update), **kwargs)
+        if not result.matched_count:
+            fencing.check(self, [filter])
+        return result
+
+    def find_one_and_update(self, filter, update, **kwargs):
+        try:
+            found = self._find_one_and_update(*fencing.guard(filter, update), **kwargs)
+        except DuplicateKeyError:  # an upsert that missed its document because a newer epoch wrote it
+            fencing.check(self, [filter])
+            raise
+        if found is None:
+            fencing.check(self, [filter])
+        return found
+
+    def delete_one(self, filter, **kwargs):
+        result = self._delete_one(fencing.guard(filter)[0], **kwargs)
+        if not result.deleted_count:
+            fencing.check(self, [filter])
+        return result
+
+    def bulk_write(self, requests, **kwargs):
+        result = self._bulk_write([fencing.guard_request(request) for request in requests], **kwargs)
+        if result.matched_count + result.deleted_count + result.inserted_count + result.upserted_count < len(requests):
+            fencing.check(self, [request._filter for request in requests if hasattr(request, "_filter")])
+        return result

@@ -1,0 +1,64 @@
+"""Fencing tokens (common.fencing) on the real store: the writes of an older owner of a partition stop landing on
+the documents a newer owner has written, and only on those."""
+
+import uuid
+
+import pytest
+from kafka import TopicPartition
+from pymongo import DeleteOne, UpdateOne
+
+from common import fencing, mongo
+
+GROUP = "fencing-tests"
+PARTITION = TopicPartition("payment_processed", 0)
+OTHER = TopicPartition("payment_processed", 1)
+
+
+@pytest.fixture
+def products():
+    products = mongo.collection("fencing_tests", f"c{uuid.uuid4().hex[:8]}")
+    products.insert_many([{"_id": "P1", "available": 10}, {"_id": "P2", "available": 10}])
+    yield products
+    products.drop()
+
+
+def test_each_assignment_takes_a_newer_epoch():
+    partition = TopicPartition(f"t{uuid.uuid4().hex[:8]}", 0)
+    first = fencing.take_epochs(GROUP, [partition])[partition]
+    assert fencing.take_epochs(GROUP, [partition])[partition] == first + 1
+
+
+def test_an_older_owner_cannot_write_what_a_newer_one_wrote(products):
+    old, new = 1, 2
+    with fencing.writing_as(GROUP, {PARTITION: new}):
+        products.update_one({"_id": "P1"}, {"$inc": {"available": -1}})
+    with fencing.writing_as(GROUP, {PARTITION: old}):
+        with pytest.raises(fencing.Fenced):
+            products.update_one({"_id": "P1"}, {"$inc": {"available": -1}})
+        with pytest.raises(fencing.Fenced):
+            products.bulk_write([UpdateOne({"_id": "P1"}, {"$inc": {"available": -1}})])
+        with pytest.raises(fencing.Fenced):
+            products.find_one_and_update({"_id": "P1"}, {"$inc": {"available": -1}})
+        with pytest.raises(fencing.Fenced):
+            products.bulk_write([DeleteOne({"_id": "P1"})])
+        products.update_one({"_id": "P2"}, {"$inc": {"available": -1}})  # the newer owner never wrote P2
+    assert products.find_one({"_id": "P1"})["available"] == 9
+    assert products.find_one({"_id": "P2"})["available"] == 9
+
+
+def test_owners_of_other_partitions_and_guards_that_miss_are_not_fenced(products):
+    with fencing.writing_as(GROUP, {PARTITION: 5}):
+        products.update_one({"_id": "P1"}, {"$inc": {"available": -1}})
+    with fencing.writing_as(GROUP, {OTHER: 1}):  # another partition's owner shares the product
+        products.update_one({"_id": "P1"}, {"$inc": {"available": -1}})
+    with fencing.writing_as(GROUP, {PARTITION: 5}):
+        missed = products.update_one({"_id": "P1", "available": {"$gte": 100}}, {"$inc": {"available": -100}})
+    assert missed.matched_count == 0  # the guard refused, as without fencing: no exception
+    assert products.find_one({"_id": "P1"})["available"] == 8
+
+
+def test_writes_outside_a_handler_are_not_fenced(products):
+    with fencing.writing_as(GROUP, {PARTITION: 7}):
+        products.update_one({"_id": "P1"}, {"$inc": {"available": -1}})
+    products.update_one({"_id": "P1"}, {"$inc": {"available": 5}})  # a restock from the web site
+    assert products.find_one({"_id": "P1"})["available"] == 14
