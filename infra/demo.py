@@ -49,6 +49,9 @@ def main(order_site: str) -> int:
     ]:
         answer = requests.get(url, timeout=10)
         print(f"\nGET {url} → {answer.status_code}\n{json.dumps(answer.json(), indent=2)}")
+    console = f"{base}:{port - 8001 + 9000}"  # the Kafka console: ports move together (ORDERPIPE_PORT_OFFSET)
+    print(f"\nNext: its events hop by hop on the Kafka console, {console}/orders?order_id={order_id}\n"
+          f"      and its lines in every component's log, ./manage_all.sh logs --order {order_id}")
     return 0
 
 

@@ -478,6 +478,7 @@ def replay(args) -> None:
         for topic, count in sorted(again.items()):
             say(f"    {topic:20} {count:6d} events to read again")
         step(f"Start {group}'s consumers again; every group's lag every second")
+        restarted = time.monotonic()
         manage_all("up", *consumers)
         ticker = Every(lambda: lag_text(lag.current()))
         ticker.start()
@@ -486,6 +487,8 @@ def replay(args) -> None:
         finally:
             ticker.stop()
         check(caught_up is not None, f"the groups did not catch up within {args.timeout:g}s")
+        say(f"    every group caught up {caught_up - restarted:.1f}s after `./manage_all.sh up {' '.join(consumers)}` "
+            "began (the events it sent again are read again downstream, and find their results too)")
         after, dead_after = effects(), dead_letters()
     finally:
         client.close()
@@ -556,7 +559,7 @@ def add_service(args) -> None:
         check(answer.status_code == 201, f"POST /orders answered {answer.status_code}: {answer.text[:200]}")
         order_id = answer.json()["order_id"]
         placed[order_id] = outcome
-        say(f"    order {order_id} ({outcome}): follow it at {CONSOLE}/orders/{order_id}")
+        say(f"    order {order_id} ({outcome}): follow it at {CONSOLE}/orders?order_id={order_id}")
 
     step("Their notifications")
     missing = []

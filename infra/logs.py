@@ -10,6 +10,7 @@ store's, gunicorn's own) are skipped.
 
 import argparse
 import json
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ def order_lines(log_dir: Path, order_id: str) -> list[dict]:
 
 
 def main() -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `logs --order ID | head` ends quietly, without a traceback
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("log_dir", type=Path)
     parser.add_argument("--order", required=True, metavar="ORDER_ID")
