@@ -12,6 +12,7 @@
 #   ./manage_all.sh demo                 place the README's sample order and watch it move
 #   ./manage_all.sh bench [--orders N | --duration S] [--rate R] [--clients C] [--timeout S] [--no-raw]
 #                                        measure a running `up`: latency, orders/s, CPU, lag, raw store/broker rates
+#   ./manage_all.sh screenshots          retake the README's console pictures (docs/images) while a burst flows
 #   ./manage_all.sh experiment scale | break consumer|site|broker|store | replay GROUP | add-service
 #                                        the course's experiments on a running `up`, each ending in PASS or FAIL
 #   ./manage_all.sh manage SITE ARGS…    manage.py of one site (order|payment|inventory|shipment|notification)
@@ -514,6 +515,12 @@ cmd_demo() {
   "$PY" "$ROOT/infra/demo.py" "http://127.0.0.1:$(site_port order)"
 }
 
+cmd_screenshots() {
+  setup_chromium
+  "$PY" "$ROOT/infra/screenshots.py" --order-site "http://127.0.0.1:$(site_port order)" \
+    --console "http://127.0.0.1:$CONSOLE_PORT" "$@"
+}
+
 cmd_bench() {
   secret_key  # the bench reads the project's producer settings through the order site's Django settings
   (cd "$ROOT" && DJANGO_SETTINGS_MODULE=order_site.settings PYTHONPATH="$ROOT/order_site:$ROOT" "$PY" -m bench.bench \
@@ -539,6 +546,7 @@ case ${1:-help} in
   test) shift; cmd_test "$@" ;;
   demo) cmd_demo ;;
   bench) shift; cmd_bench "$@" ;;
+  screenshots) shift; cmd_screenshots "$@" ;;
   experiment) shift; cmd_experiment "$@" ;;
   manage) shift; [[ $# -ge 1 ]] || die "usage: ./manage_all.sh manage SITE ARGS…"; secret_key; manage "$@" ;;
   *) sed -n '2,/manage_all.sh setup /p' "$0" | sed 's/^# \{0,1\}//'; [[ ${1:-help} == help || $1 == -h || $1 == --help ]] ;;
