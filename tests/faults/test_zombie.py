@@ -39,6 +39,8 @@ def test_a_consumer_frozen_mid_batch_writes_nothing_once_its_successor_took_over
             manage_all("up", "consumer-shipment-1")  # the parcels leave: shipment_processed for the inventory site
             wait_for(lambda: waits_for_lock(zombie, Path(lock)), timeout=60, what="the consumer at its stock write")
             os.kill(zombie, signal.SIGSTOP)
+            # stopped before the turn is given up, or it could take the turn first and freeze holding it
+            wait_for(lambda: stopped(zombie), timeout=10, what="the consumer stopped")
         try:
             manage_all("up", "--consumers", "2", "consumer-inventory-2")  # the successor, once the zombie is out
             wait_for(lambda: not reservations_open(burst.order_ids), timeout=120, what="the successor's stock moves")
@@ -74,6 +76,10 @@ def waits_for_lock(pid: int, lock: Path) -> bool:
         if fields[1] == "->" and fields[5] == str(pid) and fields[6].rsplit(":", 1)[-1] == inode:
             return True
     return False
+
+
+def stopped(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
 
 
 def reservations_open(order_ids: list[str]) -> list[str]:
