@@ -169,7 +169,6 @@ def test_rolling_restart_of_all_three_brokers_under_load(cluster):
     report("rolling restart of the 3 brokers", burst, figures, converge)
 
 
-@pytest.mark.skip(reason="failed in its only full run (2026-11-26, cause not found yet): issue 10 stays open on it")
 def test_two_brokers_down_orders_are_taken_and_flow_when_they_return(cluster):
     burst = Burst()
     burst.place(BURST // 2)
