@@ -13,9 +13,10 @@ same events again (their ids are derived from the cause), so every effect happen
 uncommitted input offset is the consumers' outbox (DESIGN.md section 6). A store or broker that is
 down is retried with backoff and the batch is never skipped. The handlers' writes carry the epochs of
 the batch's partitions (common.fencing): a consumer that wakes from a freeze to find its partitions
-handled by another drops the batch, uncommitted, instead of writing over its successor. When a handler fails on a batch, the
-batch is halved until the event it cannot handle is alone, and only that one goes to `<topic>.DLT`,
-with the reason. SIGTERM finishes the current batch, commits and closes.
+handled by another drops the batch, uncommitted, instead of writing over its successor. When a
+handler fails on a batch, the batch is halved until the event it cannot handle is alone, and only
+that one goes to `<topic>.DLT`, with the reason. SIGTERM finishes the current batch, commits and
+closes.
 """
 
 import logging

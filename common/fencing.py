@@ -24,7 +24,7 @@ from pymongo import DeleteOne, ReturnDocument, UpdateOne
 from common import mongo
 
 FIELD = "fence"
-_epochs: ContextVar[dict[str, int]] = ContextVar("epochs", default={})
+_epochs: ContextVar[dict[str, int] | None] = ContextVar("epochs", default=None)
 
 
 class Fenced(Exception):
