@@ -227,8 +227,9 @@ def break_piece(args) -> None:
     say(f"Break the {args.piece}: {component} stops ({how}) for {args.outage:g}s while {args.rate:g} orders/s "
         f"come in, then comes back. {WHAT_HAPPENS[args.piece]}")
     watch(f"{CONSOLE}/groups (the lag of each group) and {CONSOLE}/ (the pipeline: which arrow stops)")
-    watch(f"{site_url('order')}/metrics: orderpipe_events_published_total{{topic=\"order_placed\"}} "
-          "(events the order site got to Kafka) stalls while it cannot reach the broker")
+    if args.piece == "broker":
+        watch(f"{site_url('order')}/metrics: orderpipe_events_published_total{{topic=\"order_placed\"}} "
+              "(events the order site got to Kafka) stalls while it cannot reach the broker")
 
     lag = consumer_lag()
     check(lag.wait_until_caught_up(time.monotonic() + 60) is not None, "the stack is busy: every group must "
