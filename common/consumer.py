@@ -129,8 +129,8 @@ class ConsumerLoop:
             position = Position(record.topic, record.partition, record.offset)
             self._records[position] = record
             batches.setdefault(self.handlers[record.topic], []).append(Delivery(event, position))
-        with fencing.writing_as(self.group, self._epochs_of(records)):
-            for handler, batch in batches.items():
+        for handler, batch in batches.items():
+            with fencing.writing_as(self.group, self._epochs_of(batch)):
                 self._handle(handler, batch)
         self._retry(lambda: kafka.send_all(self._outgoing))
         log_handled_events(self._handled)
@@ -162,8 +162,8 @@ class ConsumerLoop:
         for _, position in batch:
             metrics.EVENTS_CONSUMED.labels(position.topic, "handled").inc()
 
-    def _epochs_of(self, records: list) -> dict:
-        partitions = {TopicPartition(record.topic, record.partition) for record in records}
+    def _epochs_of(self, batch: list[Delivery]) -> dict:
+        partitions = {TopicPartition(position.topic, position.partition) for _, position in batch}
         missing = [partition for partition in partitions if partition not in self.epochs]
         if missing:  # not taken on assignment (the store was away then)
             self.epochs.update(self._retry(lambda: fencing.take_epochs(self.group, missing)))

@@ -63,7 +63,7 @@ class OrderList(APIView):
                 idempotency_key=key,
             )
         except services.IdempotencyConflict:
-            return Response({"Idempotency-Key": ["already used with a different request body"]}, status=409)
+            return Response({"detail": "Idempotency-Key already used with a different request body"}, status=409)
         # A replayed key gets the first answer again, marked as such (as Stripe does).
         headers = {} if created else {"Idempotent-Replayed": "true"}
         return Response(order_out(order), status=status.HTTP_201_CREATED, headers=headers)
