@@ -15,7 +15,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from common import dead_letters, kafka, registry
+from common import dead_letters, fencing, kafka, registry
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,8 @@ class PipelineAdminSite(admin.AdminSite):
                 else:
                     messages.info(request, action.run(request, document))
                 return HttpResponseRedirect(request.path)
-            fields = [(name, _cell(value)) for name, value in document.items() if name not in page.hidden_fields]
+            hidden = {*page.hidden_fields, fencing.FIELD}  # the consumers' epochs say nothing about the document
+            fields = [(name, _cell(value)) for name, value in document.items() if name not in hidden]
             context = {**self.each_context(request), "title": f"{page.name}: {document_id}", "page": page,
                        "fields": fields, "history": page.history(document) if page.history else []}
             return TemplateResponse(request, "admin/mongo_detail.html", context)
