@@ -31,7 +31,10 @@ PY=$VENV/bin/python
 KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/infra/kafka/pom.xml")
 KAFKA_LIB=$CACHE/kafka-$KAFKA_VERSION/lib
 FERRETDB_VERSION=v1.24.2
-FERRETDB_BIN=$CACHE/bin/ferretdb-$FERRETDB_VERSION-idfix-pushdown  # see setup_ferretdb for the two fixes
+# the project's patches (infra/ferretdb/README.md): a binary per patch set, so changing a patch rebuilds it
+FERRETDB_PATCHES=("$ROOT"/infra/ferretdb/*.patch)
+FERRETDB_BIN=$CACHE/bin/ferretdb-$FERRETDB_VERSION-$(cat "${FERRETDB_PATCHES[@]}" | sha256sum | cut -c1-12)
+FERRETDB_UPSTREAM_BIN=$CACHE/bin/ferretdb-$FERRETDB_VERSION-upstream  # unpatched, for the differential test
 # 1.0.2 does not install from npm (a `patch:` dependency); 1.0.0 works against FerretDB, bar its aggregate view
 MONGO_EXPRESS_VERSION=1.0.0
 MONGO_EXPRESS_PREFIX=$CACHE/mongo-express-$MONGO_EXPRESS_VERSION
@@ -48,6 +51,7 @@ fi
 # Every port moves by ORDERPIPE_PORT_OFFSET, so a test stack (offset 10000) runs beside `up`.
 OFFSET=${ORDERPIPE_PORT_OFFSET:-0}
 STORE_PORT=$((27017 + OFFSET))
+STORE_DEBUG_PORT=$((8088 + OFFSET))  # FerretDB's metrics and Go profiles (pprof), loopback only
 MONGO_EXPRESS_PORT=$((8081 + OFFSET))
 CONSOLE_PORT=$((9000 + OFFSET))  # the Kafka console, where Kafdrop sits under docker-compose
 # Kafka nodes: one, or three after `up --brokers 3`, which the state folder remembers for status, down and the
@@ -120,32 +124,32 @@ setup_kafka() {
   touch "$KAFKA_LIB/.complete"
 }
 
-setup_ferretdb() {
-  [[ -n $EXTERNAL_STORE || -x $FERRETDB_BIN ]] && return
-  say "[setup] FerretDB $FERRETDB_VERSION from the Go module proxy, built into $FERRETDB_BIN (a few minutes, once)"
+build_ferretdb() {  # binary, patch…: FerretDB's module with the patches applied in order, built into binary
+  local bin=$1 patch; shift
+  [[ -x $bin ]] && return
+  local what="FerretDB $FERRETDB_VERSION"; [[ $# -eq 0 ]] || what+=" with the project's $# patches"
+  say "[setup] $what from the Go module proxy, built into $bin (a few minutes, once)"
   export GOPATH=$CACHE/go GOCACHE=$CACHE/go/build GOFLAGS=-modcacherw
-  local src=$CACHE/go/ferretdb-src module_dir
+  local src module_dir
   module_dir=$(go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
   [[ -d $module_dir ]] || die "downloading the FerretDB module failed."
   # `go install …/cmd/ferretdb@v1.24.2` builds a binary that panics at start: upstream's release build
   # writes build/version/version.txt first, and the module cache is read-only. So: copy, write it, build.
-  rm -rf "$src" && cp -r "$module_dir" "$src" && chmod -R u+w "$src"
+  src=$(mktemp -d "$CACHE/go/ferretdb-src.XXXXXX")  # one per build: two clones may build at once
+  cp -r "$module_dir/." "$src" && chmod -R u+w "$src"
   echo "$FERRETDB_VERSION" > "$src/build/version/version.txt"
-  # v1's SQLite backend looks a document up by `_ferretdb_sjson->'$._id'` but indexes `_ferretdb_sjson->"_id"`;
-  # SQLite cannot match the two, so every find, update and delete by _id read the whole collection (16 ms per
-  # lookup at 1,000 orders, growing). `->'_id'` is the same value and uses the index. (v1 is no longer developed.)
-  local metadata=$src/internal/backends/sqlite/metadata/metadata.go
-  sed -i "s/IDColumn = DefaultColumn + \"->'\$._id'\"/IDColumn = DefaultColumn + \"->'_id'\"/" "$metadata"
-  grep -q "IDColumn = DefaultColumn + \"->'_id'\"" "$metadata" || die "the FerretDB _id lookup fix no longer applies"
-  # It also uses that index only when the filter is `{_id: x}` alone: `{_id: x, status: "PAID"}` (a guarded update)
-  # read the whole collection. Every caller filters the documents found again, so the _id part can always go to
-  # SQLite: guarded single-document updates become index lookups too.
-  local collection=$src/internal/backends/sqlite/collection.go
-  sed -i 's/if params.Filter.Len() == 1 {/if params.Filter.Has("_id") {/' "$collection"
-  [[ $(grep -c 'if params.Filter.Has("_id") {' "$collection") == 2 ]] || die "the FerretDB _id pushdown fix no longer applies"
-  (cd "$src" && go build -o "$FERRETDB_BIN.tmp" ./cmd/ferretdb)
-  mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN"
+  for patch in "$@"; do
+    # outside any git repository, whatever folder the cache is in
+    (cd "$src" && GIT_CEILING_DIRECTORIES=$(dirname "$src") git apply "$patch") \
+      || die "the FerretDB patch $patch does not apply to $FERRETDB_VERSION (git apply's message above)"
+  done
+  (cd "$src" && go build -o "$bin.$$" ./cmd/ferretdb)
+  mv "$bin.$$" "$bin"
   rm -rf "$src"
+}
+
+setup_ferretdb() {
+  [[ -n $EXTERNAL_STORE ]] || build_ferretdb "$FERRETDB_BIN" "${FERRETDB_PATCHES[@]}"
 }
 
 setup_mongo_express() {  # optional: without node and npm there is no store UI, and everything else runs
@@ -293,7 +297,7 @@ start_store() {
   # commits, a crash of any process loses nothing); with the default FULL every write waits on the disk.
   start ferretdb "$STATE/ferretdb" "$FERRETDB_BIN" --handler=sqlite \
     --sqlite-url="file:$STATE/ferretdb/data/?_pragma=synchronous(normal)" \
-    --listen-addr="127.0.0.1:$STORE_PORT" --state-dir="$STATE/ferretdb" --debug-addr=- \
+    --listen-addr="127.0.0.1:$STORE_PORT" --state-dir="$STATE/ferretdb" --debug-addr="127.0.0.1:$STORE_DEBUG_PORT" \
     --telemetry=disable --log-level=warn
 }
 
@@ -503,6 +507,8 @@ cmd_test() {
   # the stuck-order tests wait this long instead of a minute
   export ORDER_STUCK_AFTER_SECONDS=${ORDER_STUCK_AFTER_SECONDS:-5}
   setup_chromium  # tests/browser
+  [[ -n $EXTERNAL_STORE ]] || build_ferretdb "$FERRETDB_UPSTREAM_BIN"  # tests/infra/test_store_differential.py
+  export ORDERPIPE_FERRETDB_BIN=$FERRETDB_BIN ORDERPIPE_FERRETDB_UPSTREAM_BIN=$FERRETDB_UPSTREAM_BIN
   cmd_up
   local status=0
   (cd "$ROOT" && "$PY" -m pytest "$@") || status=$?
