@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 from kafka import ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
+from pymongo import ReturnDocument
 from tenacity import Retrying, retry_if_exception_type, wait_exponential
 
 from common import fencing, kafka, metrics, mongo
@@ -166,7 +167,7 @@ class ConsumerLoop:
         partitions = {TopicPartition(position.topic, position.partition) for _, position in batch}
         missing = [partition for partition in partitions if partition not in self.epochs]
         if missing:  # not taken on assignment (the store was away then)
-            self.epochs.update(self._retry(lambda: fencing.take_epochs(self.group, missing)))
+            self.epochs.update(self._retry(lambda: take_epochs(self.group, missing)))
         return {partition: self.epochs[partition] for partition in partitions}
 
     def _dead_letter(self, record, reason: str) -> None:
@@ -199,6 +200,15 @@ class ConsumerLoop:
             log.warning("commit of %s failed: %s", offsets, error)
 
 
+def take_epochs(group: str, partitions: list) -> dict:
+    """New fencing epochs for the partitions just assigned to this consumer: {TopicPartition: epoch}."""
+    leases = mongo.collection("fencing", "leases")
+    return {partition: leases.find_one_and_update({"_id": fencing.lease_key(group, partition)},
+                                                  {"$inc": {"epoch": 1}}, upsert=True,
+                                                  return_document=ReturnDocument.AFTER)["epoch"]
+            for partition in partitions}
+
+
 class _Epochs(ConsumerRebalanceListener):
     """Takes a new epoch for each partition the group gives the consumer, before it reads any of its events."""
 
@@ -206,7 +216,7 @@ class _Epochs(ConsumerRebalanceListener):
         self.loop = loop
 
     def on_partitions_assigned(self, assigned):
-        self.loop.epochs.update(fencing.take_epochs(self.loop.group, list(assigned)))
+        self.loop.epochs.update(take_epochs(self.loop.group, list(assigned)))
 
     def on_partitions_revoked(self, revoked):
         for partition in revoked:

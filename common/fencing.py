@@ -19,9 +19,7 @@ Kafka fences a zombie producer the same way, by an epoch that only the newest in
 import contextlib
 from contextvars import ContextVar
 
-from pymongo import DeleteOne, ReturnDocument, UpdateOne
-
-from common import mongo
+from pymongo import DeleteOne, UpdateOne
 
 FIELD = "fence"
 _epochs: ContextVar[dict[str, int] | None] = ContextVar("epochs", default=None)
@@ -31,25 +29,17 @@ class Fenced(Exception):
     """A newer owner of the batch's partitions has written the document: drop the batch, commit nothing."""
 
 
-def take_epochs(group: str, partitions: list) -> dict:
-    """New epochs for the partitions just assigned to this consumer: {TopicPartition: epoch}."""
-    leases = mongo.collection("fencing", "leases")
-    return {partition: leases.find_one_and_update({"_id": _key(group, partition)}, {"$inc": {"epoch": 1}},
-                                                  upsert=True, return_document=ReturnDocument.AFTER)["epoch"]
-            for partition in partitions}
-
-
 @contextlib.contextmanager
 def writing_as(group: str, epochs: dict):
     """The writes made inside carry these epochs ({TopicPartition: epoch}: the batch's partitions)."""
-    token = _epochs.set({_key(group, partition): epoch for partition, epoch in epochs.items()})
+    token = _epochs.set({lease_key(group, partition): epoch for partition, epoch in epochs.items()})
     try:
         yield
     finally:
         _epochs.reset(token)
 
 
-def _key(group: str, partition) -> str:
+def lease_key(group: str, partition) -> str:
     return f"{group}:{partition.topic}:{partition.partition}"
 
 

@@ -25,7 +25,8 @@ KAFKA_REPLICATION_FACTOR = env.int("KAFKA_REPLICATION_FACTOR", default=1)
 MONGODB_URI = env("MONGODB_URI", default="mongodb://127.0.0.1:27017/")
 # "auto": serialize writers of shared documents only on a store that does not isolate them (FerretDB v1);
 # "yes"/"no" force it. See common.mongo.
-MONGODB_SERIALIZE_WRITES = env("MONGODB_SERIALIZE_WRITES", default="auto")
+# test stacks only: lets tests/faults/test_zombie.py freeze a consumer at a write (common.mongo.wait_while_held)
+MONGODB_WRITE_HOLDS = env.bool("ORDERPIPE_WRITE_HOLDS", default=False)
 # An outbox entry older than this is re-sent by the relay (the normal path sends at once).
 OUTBOX_RELAY_AFTER_SECONDS = env.float("OUTBOX_RELAY_AFTER_SECONDS", default=2.0)
 

@@ -8,6 +8,7 @@ from kafka import TopicPartition
 from pymongo import DeleteOne, UpdateOne
 
 from common import fencing, mongo
+from common.consumer import take_epochs
 
 GROUP = "fencing-tests"
 PARTITION = TopicPartition("payment_processed", 0)
@@ -24,8 +25,8 @@ def products():
 
 def test_each_assignment_takes_a_newer_epoch():
     partition = TopicPartition(f"t{uuid.uuid4().hex[:8]}", 0)
-    first = fencing.take_epochs(GROUP, [partition])[partition]
-    assert fencing.take_epochs(GROUP, [partition])[partition] == first + 1
+    first = take_epochs(GROUP, [partition])[partition]
+    assert take_epochs(GROUP, [partition])[partition] == first + 1
 
 
 def test_an_older_owner_cannot_write_what_a_newer_one_wrote(products):

@@ -2,11 +2,14 @@
 expelled from its group and its successor handles the same events. When it wakes up it still believes it owns
 them; nothing it writes then may land, or stock is counted twice.
 
-The freeze is placed exactly: the test holds the inventory database's write turn (common.mongo.write_turn), so
-the consumer, having read the reservations of a batch of parcels, waits at its first stock write; it is frozen
-there (SIGSTOP), and thawed once its successor has moved all that stock.
+The freeze is placed exactly: the test holds the inventory database's writes (common.mongo.wait_while_held, on
+in test stacks only), so the consumer, having read the reservations of a batch of parcels, waits at its first
+stock write; it is frozen there (SIGSTOP), and thawed once its successor has moved all that stock. Nothing but
+the fences and the store's per-document atomicity stands between the two consumers' writes.
 """
 
+import contextlib
+import fcntl
 import os
 import signal
 from pathlib import Path
@@ -14,11 +17,10 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-from common import mongo
 from inventory import store as inventory_store
 from tests.faults.pipeline import Burst, check_invariants, wait_until_final
 from tests.faults.test_faults import inventory_members, report
-from tests.stack import BOOTSTRAP, manage_all, pid_of, wait_for
+from tests.stack import BOOTSTRAP, STATE, manage_all, pid_of, wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -27,19 +29,17 @@ GROUP = "inventory-service"
 
 
 def test_a_consumer_frozen_mid_batch_writes_nothing_once_its_successor_took_over():
-    if mongo._store_isolates_writes():
-        pytest.skip("the freeze is placed by holding FerretDB's write turn, which MongoDB does not need")
     burst = Burst()
     manage_all("down", "consumer-shipment-1")  # the parcels wait, so the orders' stock stays reserved
     zombie = pid_of("consumer-inventory-1")
     try:
         burst.place(ORDERS)
         wait_for(lambda: behind(GROUP, "payment_processed") == 0, timeout=120, what="every payment's stock handled")
-        with mongo.write_turn("inventory") as lock:
+        with writes_held("inventory") as lock:
             manage_all("up", "consumer-shipment-1")  # the parcels leave: shipment_processed for the inventory site
             wait_for(lambda: waits_for_lock(zombie, Path(lock)), timeout=60, what="the consumer at its stock write")
             os.kill(zombie, signal.SIGSTOP)
-            # stopped before the turn is given up, or it could take the turn first and freeze holding it
+            # stopped before the hold ends, or it could write first
             wait_for(lambda: stopped(zombie), timeout=10, what="the consumer stopped")
         try:
             manage_all("up", "--consumers", "2", "consumer-inventory-2")  # the successor, once the zombie is out
@@ -53,6 +53,19 @@ def test_a_consumer_frozen_mid_batch_writes_nothing_once_its_successor_took_over
     finally:
         manage_all("down", "consumer-inventory-2")
         manage_all("up")
+
+
+@contextlib.contextmanager
+def writes_held(database_name: str):
+    """Every process of the test stack waits at its next update of the database until the block ends."""
+    lock = STATE / "holds" / f"{database_name}.lock"
+    lock.parent.mkdir(exist_ok=True)
+    with open(lock, "w") as hold:
+        fcntl.flock(hold, fcntl.LOCK_EX)
+        try:
+            yield lock
+        finally:
+            lock.unlink()  # the writes after this one go straight on
 
 
 def behind(group: str, topic: str) -> int:
