@@ -35,6 +35,8 @@ FERRETDB_VERSION=v1.24.2
 FERRETDB_PATCHES=("$ROOT"/infra/ferretdb/*.patch)
 FERRETDB_BIN=$CACHE/bin/ferretdb-$FERRETDB_VERSION-$(cat "${FERRETDB_PATCHES[@]}" | sha256sum | cut -c1-12)
 FERRETDB_UPSTREAM_BIN=$CACHE/bin/ferretdb-$FERRETDB_VERSION-upstream  # unpatched, for the differential test
+# Compose's own loader (compose-go) in a small Go program, for tests/infra/test_compose.py; named by its sources
+COMPOSE_CHECK_BIN=$CACHE/bin/compose-check-$(cat "$ROOT"/infra/compose-check/{go.mod,go.sum,main.go} | sha256sum | cut -c1-12)
 # 1.0.2 does not install from npm (a `patch:` dependency); 1.0.0 works against FerretDB, bar its aggregate view
 MONGO_EXPRESS_VERSION=1.0.0
 MONGO_EXPRESS_PREFIX=$CACHE/mongo-express-$MONGO_EXPRESS_VERSION
@@ -146,6 +148,16 @@ build_ferretdb() {  # binary, patch…: FerretDB's module with the patches appli
   (cd "$src" && go build -o "$bin.$$" ./cmd/ferretdb)
   mv "$bin.$$" "$bin"
   rm -rf "$src"
+}
+
+build_compose_check() {
+  [[ -x $COMPOSE_CHECK_BIN ]] && return
+  need go "Go 1.24+ (to build infra/compose-check)"
+  say "[setup] infra/compose-check with compose-go from the Go module proxy, built into $COMPOSE_CHECK_BIN"
+  mkdir -p "$CACHE/bin"
+  (cd "$ROOT/infra/compose-check" && GOPATH=$CACHE/go GOCACHE=$CACHE/go/build GOFLAGS=-modcacherw \
+    go build -o "$COMPOSE_CHECK_BIN.$$" .) || die "building infra/compose-check failed (go's message above)"
+  mv "$COMPOSE_CHECK_BIN.$$" "$COMPOSE_CHECK_BIN"
 }
 
 setup_ferretdb() {
@@ -509,6 +521,7 @@ cmd_test() {
   setup_chromium  # tests/browser
   [[ -n $EXTERNAL_STORE ]] || build_ferretdb "$FERRETDB_UPSTREAM_BIN"  # tests/infra/test_store_differential.py
   export ORDERPIPE_FERRETDB_BIN=$FERRETDB_BIN ORDERPIPE_FERRETDB_UPSTREAM_BIN=$FERRETDB_UPSTREAM_BIN
+  build_compose_check && export ORDERPIPE_COMPOSE_CHECK_BIN=$COMPOSE_CHECK_BIN  # tests/infra/test_compose.py
   cmd_up
   local status=0
   (cd "$ROOT" && "$PY" -m pytest "$@") || status=$?
