@@ -12,6 +12,7 @@
 #   ./manage_all.sh demo                 place the README's sample order and watch it move
 #   ./manage_all.sh bench [--orders N | --duration S] [--rate R] [--clients C] [--timeout S] [--no-raw]
 #                                        measure a running `up`: latency, orders/s, CPU, lag, raw store/broker rates
+#   ./manage_all.sh bench --idle [S]     what a running `up` costs doing nothing: CPU and memory per component
 #   ./manage_all.sh screenshots          retake the README's console pictures (docs/images) while a burst flows
 #   ./manage_all.sh experiment scale | break consumer|site|broker|store | replay GROUP | add-service
 #                                        the course's experiments on a running `up`, each ending in PASS or FAIL
@@ -439,7 +440,9 @@ cmd_up() {
     esac
   done
   use_brokers
+  local began=$SECONDS
   setup
+  local set_up=$SECONDS
   secret_key
   mkdir -p "$LOGS" "$RUN"
   [[ ${#wanted[@]} -gt 0 ]] || mapfile -t wanted < <(components)
@@ -451,6 +454,7 @@ cmd_up() {
   wait
   [[ " ${wanted[*]} " == *" ferretdb "* ]] && wait_ready ferretdb $(probe_args ferretdb) --deadline 30
   for c in $(kafka_nodes); do [[ " ${wanted[*]} " == *" $c "* ]] && wait_ready "$c" $(probe_args "$c") --deadline 300; done
+  local infra_ready=$SECONDS
 
   # topics, tables and the admin user only for the sites about to start: `up web-order` in an experiment under
   # load took a minute when it migrated all five
@@ -461,6 +465,9 @@ cmd_up() {
   for c in "${wanted[@]}"; do is_kafka_node "$c" || [[ $c == ferretdb ]] || start_component "$c"; done
   for c in "${wanted[@]}"; do [[ $c == web-* || $c == console ]] && wait_ready "$c" $(probe_args "$c") --deadline 60; done
   cmd_status
+  # the README's start-up times come from this line
+  echo "Up in $((SECONDS - began)) s: setup $((set_up - began)) s, broker and store $((infra_ready - set_up)) s," \
+    "sites and consumers $((SECONDS - infra_ready)) s"
   echo "Logs: $LOGS   (./manage_all.sh logs NAME; one order's lines: logs --order ID)"
   if running_pid console >/dev/null; then echo "Kafka console (read-only): $(address_of console)"; fi
   print_logins
@@ -544,6 +551,7 @@ cmd_screenshots() {
 }
 
 cmd_bench() {
+  if [[ ${1:-} == --idle ]]; then shift; (cd "$ROOT" && "$PY" -m bench.idle --run-dir "$RUN" "$@"); return; fi
   secret_key  # the bench reads the project's producer settings through the order site's Django settings
   (cd "$ROOT" && DJANGO_SETTINGS_MODULE=order_site.settings PYTHONPATH="$ROOT/order_site:$ROOT" "$PY" -m bench.bench \
     --order-site "http://127.0.0.1:$(site_port order)" --inventory-site "http://127.0.0.1:$(site_port inventory)" \
