@@ -12,6 +12,7 @@
 #   ./manage_all.sh demo                 place the README's sample order and watch it move
 #   ./manage_all.sh bench [--orders N | --duration S] [--rate R] [--clients C] [--timeout S] [--no-raw]
 #                                        measure a running `up`: latency, orders/s, CPU, lag, raw store/broker rates
+#   ./manage_all.sh bench --idle [S]     what a running `up` costs doing nothing: CPU and memory per component
 #   ./manage_all.sh screenshots          retake the README's console pictures (docs/images) while a burst flows
 #   ./manage_all.sh experiment scale | break consumer|site|broker|store | replay GROUP | add-service
 #                                        the course's experiments on a running `up`, each ending in PASS or FAIL
@@ -35,6 +36,8 @@ FERRETDB_VERSION=v1.24.2
 FERRETDB_PATCHES=("$ROOT"/infra/ferretdb/*.patch)
 FERRETDB_BIN=$CACHE/bin/ferretdb-$FERRETDB_VERSION-$(cat "${FERRETDB_PATCHES[@]}" | sha256sum | cut -c1-12)
 FERRETDB_UPSTREAM_BIN=$CACHE/bin/ferretdb-$FERRETDB_VERSION-upstream  # unpatched, for the differential test
+# Compose's own loader (compose-go) in a small Go program, for tests/infra/test_compose.py; named by its sources
+COMPOSE_CHECK_BIN=$CACHE/bin/compose-check-$(cat "$ROOT"/infra/compose-check/{go.mod,go.sum,main.go} | sha256sum | cut -c1-12)
 # 1.0.2 does not install from npm (a `patch:` dependency); 1.0.0 works against FerretDB, bar its aggregate view
 MONGO_EXPRESS_VERSION=1.0.0
 MONGO_EXPRESS_PREFIX=$CACHE/mongo-express-$MONGO_EXPRESS_VERSION
@@ -146,6 +149,16 @@ build_ferretdb() {  # binary, patch…: FerretDB's module with the patches appli
   (cd "$src" && go build -o "$bin.$$" ./cmd/ferretdb)
   mv "$bin.$$" "$bin"
   rm -rf "$src"
+}
+
+build_compose_check() {
+  [[ -x $COMPOSE_CHECK_BIN ]] && return
+  need go "Go 1.24+ (to build infra/compose-check)"
+  say "[setup] infra/compose-check with compose-go from the Go module proxy, built into $COMPOSE_CHECK_BIN"
+  mkdir -p "$CACHE/bin"
+  (cd "$ROOT/infra/compose-check" && GOPATH=$CACHE/go GOCACHE=$CACHE/go/build GOFLAGS=-modcacherw \
+    go build -o "$COMPOSE_CHECK_BIN.$$" .) || die "building infra/compose-check failed (go's message above)"
+  mv "$COMPOSE_CHECK_BIN.$$" "$COMPOSE_CHECK_BIN"
 }
 
 setup_ferretdb() {
@@ -427,7 +440,9 @@ cmd_up() {
     esac
   done
   use_brokers
+  local began=$SECONDS
   setup
+  local set_up=$SECONDS
   secret_key
   mkdir -p "$LOGS" "$RUN"
   [[ ${#wanted[@]} -gt 0 ]] || mapfile -t wanted < <(components)
@@ -439,6 +454,7 @@ cmd_up() {
   wait
   [[ " ${wanted[*]} " == *" ferretdb "* ]] && wait_ready ferretdb $(probe_args ferretdb) --deadline 30
   for c in $(kafka_nodes); do [[ " ${wanted[*]} " == *" $c "* ]] && wait_ready "$c" $(probe_args "$c") --deadline 300; done
+  local infra_ready=$SECONDS
 
   # topics, tables and the admin user only for the sites about to start: `up web-order` in an experiment under
   # load took a minute when it migrated all five
@@ -449,6 +465,9 @@ cmd_up() {
   for c in "${wanted[@]}"; do is_kafka_node "$c" || [[ $c == ferretdb ]] || start_component "$c"; done
   for c in "${wanted[@]}"; do [[ $c == web-* || $c == console ]] && wait_ready "$c" $(probe_args "$c") --deadline 60; done
   cmd_status
+  # the README's start-up times come from this line
+  echo "Up in $((SECONDS - began)) s: setup $((set_up - began)) s, broker and store $((infra_ready - set_up)) s," \
+    "sites and consumers $((SECONDS - infra_ready)) s"
   echo "Logs: $LOGS   (./manage_all.sh logs NAME; one order's lines: logs --order ID)"
   if running_pid console >/dev/null; then echo "Kafka console (read-only): $(address_of console)"; fi
   print_logins
@@ -510,6 +529,7 @@ cmd_test() {
   setup_chromium  # tests/browser
   [[ -n $EXTERNAL_STORE ]] || build_ferretdb "$FERRETDB_UPSTREAM_BIN"  # tests/infra/test_store_differential.py
   export ORDERPIPE_FERRETDB_BIN=$FERRETDB_BIN ORDERPIPE_FERRETDB_UPSTREAM_BIN=$FERRETDB_UPSTREAM_BIN
+  build_compose_check && export ORDERPIPE_COMPOSE_CHECK_BIN=$COMPOSE_CHECK_BIN  # tests/infra/test_compose.py
   cmd_up
   local status=0
   (cd "$ROOT" && "$PY" -m pytest "$@") || status=$?
@@ -532,6 +552,7 @@ cmd_screenshots() {
 }
 
 cmd_bench() {
+  if [[ ${1:-} == --idle ]]; then shift; (cd "$ROOT" && "$PY" -m bench.idle --run-dir "$RUN" "$@"); return; fi
   secret_key  # the bench reads the project's producer settings through the order site's Django settings
   (cd "$ROOT" && DJANGO_SETTINGS_MODULE=order_site.settings PYTHONPATH="$ROOT/order_site:$ROOT" "$PY" -m bench.bench \
     --order-site "http://127.0.0.1:$(site_port order)" --inventory-site "http://127.0.0.1:$(site_port inventory)" \

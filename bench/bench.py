@@ -26,7 +26,7 @@ from pymongo.errors import PyMongoError
 from tqdm import tqdm
 
 from bench import orders, raw, watch
-from common.events import TOPICS
+from common.events import TOPICS, OrderEnd
 
 SAMPLE_CHECKED = 20  # orders whose final status is also read from the order site afterwards
 SAMPLE_WAIT_SECONDS = 10
@@ -204,8 +204,8 @@ def measure(args) -> tuple[dict, list[str]]:
     figures = {
         "orders": len(placed),
         "accepted": accepted,
-        "shipped": statuses.count("SHIPPED"),
-        "cancelled": statuses.count("CANCELLED"),
+        "shipped": statuses.count(OrderEnd.SHIPPED),
+        "cancelled": statuses.count(OrderEnd.CANCELLED),
         "errors": len(errors),
         "mode": f"{args.rate:g} orders/s" if args.rate else f"as fast as possible, {args.clients} clients",
         "declined_share": 1 / orders.DECLINED_EVERY,

@@ -12,7 +12,8 @@ from pathlib import Path
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-FINAL_TOPICS = ["shipment_processed", "payment_processed", "payment_refunded"]
+from common.events import ORDER_END_TOPICS, OrderEnd, order_end
+
 GROUPS = ["order-service", "payment-service", "inventory-service", "shipment-service", "notification-service"]
 SAMPLE_SECONDS = 0.5
 CLOCK_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
@@ -20,17 +21,13 @@ PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 KINDS = ["kafka", "ferretdb", "web", "consumer", "relay"]  # in the order manage_all.sh starts them
 
 
-def final_status(topic: str, value: bytes) -> str | None:
+def final_status(topic: str, value: bytes) -> OrderEnd | None:
     """The status an event ends its order in, or None if the order goes on."""
-    if topic == "shipment_processed":
-        return "SHIPPED"
-    if topic == "payment_refunded":
-        return "CANCELLED"
-    try:  # payment_processed ends the order only when the payment was declined
-        declined = json.loads(value)["payload"]["status"] == "DECLINED"
+    try:
+        payload = json.loads(value)["payload"]
     except (TypeError, ValueError, KeyError):  # not an envelope (a poison test event): not ours
         return None
-    return "CANCELLED" if declined else None
+    return order_end(topic, payload) if isinstance(payload, dict) else None
 
 
 class FinalEvents(threading.Thread):
@@ -41,7 +38,7 @@ class FinalEvents(threading.Thread):
         super().__init__(name="final-events", daemon=True)
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
         self.consumer.topics()  # fetches the metadata, so that partitions_for_topic knows every topic
-        partitions = [TopicPartition(topic, p) for topic in FINAL_TOPICS
+        partitions = [TopicPartition(topic, p) for topic in ORDER_END_TOPICS
                       for p in sorted(self.consumer.partitions_for_topic(topic) or [])]
         self.consumer.assign(partitions)
         self.consumer.seek_to_end()

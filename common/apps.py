@@ -4,7 +4,7 @@ from django.contrib.admin import apps as admin_apps
 
 class CommonConfig(AppConfig):
     default = True
-    """Kafka, event envelope, outbox, health and metrics: shared by the four sites."""
+    """Kafka, event envelope, outbox, health and metrics: shared by every site (and the Kafka console)."""
 
     name = "common"
 

@@ -10,7 +10,7 @@ A batch is handled as a unit:
 
 A crash before 4 redelivers the whole batch. The handlers find the results they wrote and return the
 same events again (their ids are derived from the cause), so every effect happens once: the
-uncommitted input offset is the consumers' outbox (DESIGN.md section 6). A store or broker that is
+uncommitted input offset is the consumers' outbox (README, "Never lose an order…"). A store or broker that is
 down is retried with backoff and the batch is never skipped. The handlers' writes carry the epochs of
 the batch's partitions (common.fencing): a consumer that wakes from a freeze to find its partitions
 handled by another drops the batch, uncommitted, instead of writing over its successor. When a

@@ -1,6 +1,6 @@
 """The event envelope, one payload model per event type, and the topic registry.
 
-Every event on every topic is the JSON envelope below (DESIGN.md section 2). The same models check an
+Every event on every topic is the JSON envelope below (README, "How it works"). The same models check an
 event when it is made (before it can reach a topic or an outbox) and when it is consumed, so a
 malformed event is stopped at the producer and, should one get through, dead-lettered at the consumer.
 They are pydantic models, not DRF serializers: every event is checked several times on its way, and
@@ -12,6 +12,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -57,28 +58,45 @@ class OrderPlaced(BaseModel):
         return self
 
 
+class PaymentProcessedStatus(StrEnum):
+    COMPLETED = "COMPLETED"
+    DECLINED = "DECLINED"
+
+
 # Event-carried state: a site never reads another's collections, so what the next step needs travels along
 # (inventory needs the lines, shipment the address).
 class PaymentProcessed(BaseModel):
     payment_id: Text(64)
-    status: Literal["COMPLETED", "DECLINED"]
+    status: PaymentProcessedStatus
     amount: Annotated[int, Field(ge=0)]
     reason: Text(200) | None = None
     lines: Annotated[list[StockLine], Field(min_length=1, max_length=100)]
     shipping_address: Text(500)
 
 
-class InventoryUpdated(BaseModel):
+class InventoryUpdatedStatus(StrEnum):
     """RESERVED or REJECTED answers a payment; RELEASED gives a cancelled order's stock back to `available`."""
+    RESERVED = "RESERVED"
+    REJECTED = "REJECTED"
+    RELEASED = "RELEASED"
+
+
+class InventoryUpdatedReason(StrEnum):
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    UNKNOWN_PRODUCT = "UNKNOWN_PRODUCT"
+    CANCELLED = "CANCELLED"  # RELEASED: the order was cancelled before it shipped
+
+
+class InventoryUpdated(BaseModel):
     reservation_id: Text(64)
-    status: Literal["RESERVED", "REJECTED", "RELEASED"]
+    status: InventoryUpdatedStatus
     lines: Annotated[list[StockLine], Field(min_length=1, max_length=100)]
-    reason: Literal["OUT_OF_STOCK", "UNKNOWN_PRODUCT", "CANCELLED"] | None = None
+    reason: InventoryUpdatedReason | None = None
     shipping_address: Text(500)
 
     @model_validator(mode="after")
     def a_rejection_has_a_reason(self):
-        if self.status != "RESERVED" and not self.reason:
+        if self.status != InventoryUpdatedStatus.RESERVED and not self.reason:
             raise ValueError(f"{self.status.lower()} stock needs a reason")
         return self
 
@@ -106,19 +124,24 @@ def cancelled_by(requested_by: str) -> str:
 CANCELLATION_REASONS = {cancelled_by(requester) for requester in CANCEL_REQUESTERS}
 
 
-class ShipmentProcessed(BaseModel):
+class ShipmentProcessedStatus(StrEnum):
     """SHIPPED: the parcel left. CANCELLED: a cancellation reached the shipment site first, so it never will."""
+    SHIPPED = "SHIPPED"
+    CANCELLED = "CANCELLED"
+
+
+class ShipmentProcessed(BaseModel):
     shipment_id: Text(64)
-    status: Literal["SHIPPED", "CANCELLED"]
+    status: ShipmentProcessedStatus
     carrier: Text(64) | None = None
     tracking_number: Text(64) | None = None
     reason: Text(200) | None = None
 
     @model_validator(mode="after")
     def a_parcel_has_a_carrier(self):
-        if self.status == "SHIPPED" and not (self.carrier and self.tracking_number):
+        if self.status == ShipmentProcessedStatus.SHIPPED and not (self.carrier and self.tracking_number):
             raise ValueError("a shipped parcel needs a carrier and a tracking number")
-        if self.status == "CANCELLED" and not self.reason:
+        if self.status == ShipmentProcessedStatus.CANCELLED and not self.reason:
             raise ValueError("a cancelled shipment needs a reason")
         return self
 
@@ -146,6 +169,40 @@ TOPICS = {
         Topic("shipment_processed", ShipmentProcessed, "shipment-service"),
     ]
 }
+
+
+# ---------------------------------------------------------------- how an order ends
+
+
+class OrderEnd(StrEnum):
+    """The two final statuses of an order: nothing changes it once it has one."""
+    SHIPPED = "SHIPPED"
+    CANCELLED = "CANCELLED"
+
+
+# The topics whose events can end an order (order_end says which of their events do).
+ORDER_END_TOPICS = ("payment_processed", "payment_refunded", "shipment_processed")
+
+
+def order_end(event_type: str, payload: dict) -> OrderEnd | None:
+    """How an event ends its order, or None if the order goes on. Decided here once, for the order site, the
+    notification site and the benchmark. A cancelled order may see more than one such event (the shipment
+    site's decision, then the refund it causes): the first decides, and the others agree with it.
+
+    `order_cancelled` is not one: it is a request, and the shipment site's answer (shipment_processed CANCELLED,
+    or SHIPPED if it came too late) is what ends the order. Nor is inventory_updated REJECTED: the order ends
+    once its payment is refunded.
+    """
+    match event_type, payload.get("status"):
+        case "shipment_processed", ShipmentProcessedStatus.SHIPPED:
+            return OrderEnd.SHIPPED
+        case "shipment_processed", ShipmentProcessedStatus.CANCELLED:
+            return OrderEnd.CANCELLED
+        case "payment_processed", PaymentProcessedStatus.DECLINED:
+            return OrderEnd.CANCELLED
+        case "payment_refunded", _:
+            return OrderEnd.CANCELLED
+    return None
 
 
 # ---------------------------------------------------------------- envelope

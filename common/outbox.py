@@ -1,7 +1,7 @@
 """The outbox, for the one step that has no input event to fall back on: a request (POST /orders).
 
 A consumer needs no outbox: its uncommitted input offset makes the step run again after a crash
-(common.consumer). A request has nothing like it, so (DESIGN.md section 6):
+(common.consumer). A request has nothing like it, so (README, "Never lose an order, never do it twice"):
 
 1. `mark_pending` writes a mark per event, the event in it, into the database's `outbox_pending` collection;
 2. the step writes its result (an order, or a cancel request on one), which records the event's id;

@@ -9,9 +9,13 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from common import outbox
+from common.events import ShipmentProcessedStatus as Shipment
 from inventory import store as inventory_store
+from inventory.store import ReservationStatus as Reservation
 from orders import store as order_store
+from orders.store import OrderStatus as Order
 from payments import store as payment_store
+from payments.store import PaymentStatus as Payment
 from shipments import store as shipment_store
 
 SETTLE_SECONDS = 10  # an event may wait in an outbox this long; older means the relay is not doing its job
@@ -31,14 +35,14 @@ INVARIANTS = [
 def _story(payment: str, reservation: str | None, shipment: str | None) -> list[str]:
     """The steps an order's timeline must hold, once each, given where its payment, stock and parcel ended."""
     steps = {
-        "payment_processed:COMPLETED": payment in ("COMPLETED", "REFUNDED"),
-        "payment_processed:DECLINED": payment == "DECLINED",
-        "payment_refunded": payment == "REFUNDED",
-        "inventory_updated:RESERVED": reservation in ("SHIPPED", "RELEASED"),
-        "inventory_updated:REJECTED": reservation == "REJECTED",
-        "inventory_updated:RELEASED": reservation == "RELEASED",
-        "shipment_processed:SHIPPED": shipment == "SHIPPED",
-        "shipment_processed:CANCELLED": shipment == "CANCELLED",
+        "payment_processed:COMPLETED": payment in (Payment.COMPLETED, Payment.REFUNDED),
+        "payment_processed:DECLINED": payment == Payment.DECLINED,
+        "payment_refunded": payment == Payment.REFUNDED,
+        "inventory_updated:RESERVED": reservation in (Reservation.SHIPPED, Reservation.RELEASED),
+        "inventory_updated:REJECTED": reservation == Reservation.REJECTED,
+        "inventory_updated:RELEASED": reservation == Reservation.RELEASED,
+        "shipment_processed:SHIPPED": shipment == Shipment.SHIPPED,
+        "shipment_processed:CANCELLED": shipment == Shipment.CANCELLED,
     }
     return sorted(step for step, taken in steps.items() if taken)
 
@@ -51,23 +55,25 @@ def check(order_ids: list[str], stock_before: dict[str, dict]) -> dict:
     orders = {o["_id"]: o for o in order_store.orders().find({"_id": {"$in": ids}})}
     assert set(orders) == set(ids), "an accepted order is missing"
     states = Counter(o["status"] for o in orders.values())
-    assert set(states) <= {"SHIPPED", "CANCELLED"}, states
+    assert set(states) <= order_store.FINAL_STATUSES, states
 
     payments = {p["_id"]: p for p in payment_store.payments().find({"_id": {"$in": ids}})}
     assert set(payments) == set(ids), "an order without exactly one payment"
     for order_id, order in orders.items():
-        expected = {"COMPLETED"} if order["status"] == "SHIPPED" else {"DECLINED", "REFUNDED", "CANCELLED"}
+        expected = ({Payment.COMPLETED} if order["status"] == Order.SHIPPED
+                    else {Payment.DECLINED, Payment.REFUNDED, Payment.CANCELLED})
         assert payments[order_id]["status"] in expected, (order, payments[order_id])
 
     shipments = list(shipment_store.shipments().find({"_id": {"$in": ids}}))
     shipment_of = {s["_id"]: s["status"] for s in shipments}
-    assert {i for i, status in shipment_of.items() if status == "SHIPPED"} == {
-        i for i, o in orders.items() if o["status"] == "SHIPPED"}, "a shipment without its order SHIPPED, or back"
-    shipments = [s for s in shipments if s["status"] == "SHIPPED"]
+    assert {i for i, status in shipment_of.items() if status == Shipment.SHIPPED} == {
+        i for i, o in orders.items() if o["status"] == Order.SHIPPED}, "a shipment without its order SHIPPED, or back"
+    shipments = [s for s in shipments if s["status"] == Shipment.SHIPPED]
     reservation_of = {r["_id"]: r["status"] for r in inventory_store.reservations().find({"_id": {"$in": ids}})}
+    reservation_ends = {Order.SHIPPED: {Reservation.SHIPPED},
+                        Order.CANCELLED: {None, Reservation.REJECTED, Reservation.RELEASED, Reservation.CANCELLED}}
     for order_id, order in orders.items():
-        final = {"SHIPPED": {"SHIPPED"}, "CANCELLED": {None, "REJECTED", "RELEASED", "CANCELLED"}}[order["status"]]
-        assert reservation_of.get(order_id) in final, (order, reservation_of.get(order_id))
+        assert reservation_of.get(order_id) in reservation_ends[order["status"]], (order, reservation_of.get(order_id))
     for product_id, before in stock_before.items():
         shipped = sum(line["quantity"] for shipment in shipments for line in shipment["lines"]
                       if line["product_id"] == product_id)

@@ -1,6 +1,7 @@
 """Test data: API requests and events shaped like the real ones, with unique ids so tests never collide."""
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import factory
@@ -9,6 +10,7 @@ from django.conf import settings
 from common.consumer import Delivery, Position
 from common.events import new_event
 from inventory import store as inventory_store
+from orders import store as order_store
 
 
 def unique(prefix: str) -> str:
@@ -61,6 +63,16 @@ def order_placed(*, lines: list[tuple[str, int]] | None = None, unit_price: int 
         **overrides,
     }
     return new_event("order_placed", order_id=str(uuid.uuid4()), payload=payload, producer="order-service")
+
+
+def order_stored():
+    """The `order_placed` of an order stored as PENDING, as POST /orders stores it, but kept out of Kafka."""
+    event = order_placed()
+    now = datetime.now(UTC)
+    order_store.order_insert({"_id": event.order_id, **event.payload, "status": "PENDING", "status_rank": 0,
+                              "final": False, "reason": None, "created_at": now, "updated_at": now,
+                              "placed_event_id": event.event_id})
+    return event
 
 
 def follow_up(cause, event_type: str, payload: dict):

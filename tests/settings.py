@@ -6,6 +6,7 @@ this process only calls services and handlers directly and reads the stores and 
 
 from common.settings import *  # noqa: F403
 from notification_site.settings import DEFAULT_FROM_EMAIL, NOTIFICATION_RECIPIENT  # noqa: F401
+from order_site.settings import ORDER_STUCK_AFTER_SECONDS  # noqa: F401
 from payment_site.settings import PAYMENT_APPROVAL_LIMIT, PAYMENT_PROCESSING_SECONDS  # noqa: F401
 
 SERVICE = "tests"

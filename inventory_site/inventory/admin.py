@@ -21,5 +21,5 @@ admin.site.register_page(MongoPage(
 admin.site.register_page(MongoPage(
     app_label="inventory", name="Reservations", collection=store.reservations,
     columns=("status", "reason", "lines", "created_at"),
-    filters={"status": ("PENDING", "RESERVED", "REJECTED", "SHIPPED", "RELEASED", "CANCELLED")},
+    filters={"status": tuple(store.ReservationStatus)},
 ))

@@ -8,18 +8,25 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from common.events import Event, caused_by, event_from_dict, new_event
+from common.events import (
+    Event,
+    InventoryUpdatedReason,
+    InventoryUpdatedStatus,
+    caused_by,
+    event_from_dict,
+    new_event,
+)
 from inventory import store
+from inventory.store import ReservationStatus
 
 log = logging.getLogger(__name__)
-
-SHORTFALL_REASONS = {"missing": "UNKNOWN_PRODUCT", "short": "OUT_OF_STOCK"}
 
 
 def stock_reserve(*, paid: list[Event]) -> list[Event]:
     """Reserve the lines of paid orders, once each, however often (and wherever) an event is re-processed.
 
-    Built from single-document atomic writes (no transactions, DESIGN.md section 6), a batch at a time:
+    Built from single-document atomic writes (no transactions: README, "Never lose an order, never do it twice"),
+    a batch at a time:
     1. each order gets a PENDING reservation; an order that has one already was seen before;
     2. holds are taken on the products: one guarded update per product for all the new orders that want
        it (enough units, and the orders recorded as its holders in the same update); only when a product
@@ -33,15 +40,15 @@ def stock_reserve(*, paid: list[Event]) -> list[Event]:
     seen_before = [store.reservation_get(order_id) for order_id in store.reservations_start(drafts)]
     seen_ids = {r["_id"] for r in seen_before}
     new = [draft for draft in drafts if draft["_id"] not in seen_ids]
-    resumed = [r for r in seen_before if r["status"] == "PENDING"]  # an earlier try died half-way
+    resumed = [r for r in seen_before if r["status"] == ReservationStatus.PENDING]  # an earlier try died half-way
     shortfalls = _hold_in_bulk(new) | _hold_one_by_one(resumed)
     outcomes = [_outcome(causes[r["_id"]], r, shortfalls.get(r["_id"])) for r in new + resumed]
     if store.reservations_finish(outcomes) == len(outcomes):
         caused = [event_from_dict(outcome["event"]) for outcome in outcomes]
-        done = [r for r in seen_before if r["status"] != "PENDING"]
+        done = [r for r in seen_before if r["status"] != ReservationStatus.PENDING]
     else:  # another consumer finished some of them first (or a cancellation ended them): theirs stand
         caused, done = [], [store.reservation_get(r["_id"]) for r in new + seen_before]
-        _give_back_holds([r for r in done if r["status"] == "CANCELLED"])
+        _give_back_holds([r for r in done if r["status"] == ReservationStatus.CANCELLED])
     caused += [event for r in done for event in caused_by(r, causes[r["_id"]])]
     holders = defaultdict(list)
     for reservation in new + seen_before:
@@ -58,7 +65,7 @@ def _new_reservation(event: Event) -> dict:
     return {
         "_id": event.order_id,
         "reservation_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"reservation:{event.order_id}")),
-        "status": "PENDING",
+        "status": ReservationStatus.PENDING,
         "reason": None,
         "lines": [{"product_id": product_id, "quantity": quantity} for product_id, quantity in quantities.items()],
         "created_at": datetime.now(UTC),
@@ -78,7 +85,7 @@ def _hold_in_bulk(reservations: list[dict]) -> dict[str, str]:
             continue
         for order_id, quantity in orders:  # not enough for all of them: first come, first served
             if order_id not in shortfalls and not store.stock_hold(product_id, order_id, quantity):
-                shortfalls[order_id] = SHORTFALL_REASONS[store.product_holder(product_id, order_id)]
+                shortfalls[order_id] = store.hold_refusal(product_id, order_id)
     return _release_short(reservations, shortfalls)
 
 
@@ -89,9 +96,9 @@ def _hold_one_by_one(reservations: list[dict]) -> dict[str, str]:
         for line in reservation["lines"]:
             if store.stock_hold(line["product_id"], reservation["_id"], line["quantity"]):
                 continue
-            holder = store.product_holder(line["product_id"], reservation["_id"])
-            if holder != "held":  # "held": taken by the earlier try
-                shortfalls[reservation["_id"]] = SHORTFALL_REASONS[holder]
+            refusal = store.hold_refusal(line["product_id"], reservation["_id"])
+            if refusal:  # None: the earlier try took this hold
+                shortfalls[reservation["_id"]] = refusal
                 break
     return _release_short(reservations, shortfalls)
 
@@ -107,11 +114,11 @@ def _release_short(reservations: list[dict], shortfalls: dict[str, str]) -> dict
 def _give_back_holds(reservations: list[dict]) -> None:
     for reservation in reservations:
         for line in reservation["lines"]:  # only the lines it holds give anything back
-            store.stock_release(line["product_id"], reservation["_id"], line["quantity"])
+            store.stock_hold_give_back(line["product_id"], reservation["_id"], line["quantity"])
 
 
 def _outcome(cause: Event, reservation: dict, reason: str | None) -> dict:
-    status = "REJECTED" if reason else "RESERVED"
+    status = InventoryUpdatedStatus.REJECTED if reason else InventoryUpdatedStatus.RESERVED
     updated = new_event(
         "inventory_updated",
         order_id=cause.order_id,
@@ -125,8 +132,8 @@ def _outcome(cause: Event, reservation: dict, reason: str | None) -> dict:
             "shipping_address": cause.payload["shipping_address"],
         },
     )
-    return {"_id": reservation["_id"], "status": status, "reason": reason, "finished_at": datetime.now(UTC),
-            "event": updated.to_dict()}
+    return {"_id": reservation["_id"], "status": ReservationStatus(status), "reason": reason,
+            "finished_at": datetime.now(UTC), "event": updated.to_dict()}
 
 
 class UnknownReservation(Exception):
@@ -136,9 +143,10 @@ class UnknownReservation(Exception):
 def stock_ship(*, shipped: list[Event]) -> list[Event]:
     """The parcels left: each order's reserved units become shipped, once, however often the event comes."""
     reservations = _reservations_of(shipped)
-    reserved = [r for r in reservations if r["status"] == "RESERVED"]
+    reserved = [r for r in reservations if r["status"] == ReservationStatus.RESERVED]
     _move_stock(reserved, "ship")
-    store.reservations_end([{"_id": r["_id"], "status": "SHIPPED", "events": []} for r in reserved], was="RESERVED")
+    store.reservations_end([{"_id": r["_id"], "status": ReservationStatus.SHIPPED, "events": []} for r in reserved],
+                           was=ReservationStatus.RESERVED)
     _clear_marks(reservations, "ship")
     return []
 
@@ -152,13 +160,14 @@ def stock_release(*, cancelled: list[Event]) -> list[Event]:
     RELEASED). Returns those events (again, on a redelivery)."""
     causes = {event.order_id: event for event in cancelled}
     reservations = [store.reservation_tombstone(event.order_id) for event in cancelled]
-    reserved = [r for r in reservations if r["status"] == "RESERVED"]
-    pending = [r for r in reservations if r["status"] == "PENDING"]
+    reserved = [r for r in reservations if r["status"] == ReservationStatus.RESERVED]
+    pending = [r for r in reservations if r["status"] == ReservationStatus.PENDING]
     _move_stock(reserved, "release")
-    released = [{"_id": r["_id"], "status": "RELEASED", "events": [_released(causes[r["_id"]], r).to_dict()]}
-                for r in reserved]
-    store.reservations_end(released, was="RESERVED")
-    store.reservations_end([{"_id": r["_id"], "status": "CANCELLED", "events": []} for r in pending], was="PENDING")
+    released = [{"_id": r["_id"], "status": ReservationStatus.RELEASED,
+                 "events": [_released(causes[r["_id"]], r).to_dict()]} for r in reserved]
+    store.reservations_end(released, was=ReservationStatus.RESERVED)
+    store.reservations_end([{"_id": r["_id"], "status": ReservationStatus.CANCELLED, "events": []} for r in pending],
+                           was=ReservationStatus.PENDING)
     _give_back_holds(pending)
     _clear_marks(reservations, "release")
     # from the store: on a redelivery (or if another consumer got there first) its events are the ones that stand
@@ -195,12 +204,13 @@ def _clear_marks(reservations: list[dict], move: str) -> None:
 
 
 def _released(cause: Event, reservation: dict) -> Event:
-    reserved = next(event for event in reservation["events"] if event["payload"]["status"] == "RESERVED")
+    reserved = next(event for event in reservation["events"]
+                    if event["payload"]["status"] == InventoryUpdatedStatus.RESERVED)
     return new_event("inventory_updated", order_id=cause.order_id, cause=cause, producer=settings.SERVICE, payload={
         "reservation_id": reservation["reservation_id"],
-        "status": "RELEASED",
+        "status": InventoryUpdatedStatus.RELEASED,
         "lines": reservation["lines"],
-        "reason": "CANCELLED",
+        "reason": InventoryUpdatedReason.CANCELLED,
         "shipping_address": reserved["payload"]["shipping_address"],
     })
 

@@ -10,12 +10,24 @@ it is not there yet, so a retried step never moves units twice. Marks go once th
 
 import functools
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
+from common.events import InventoryUpdatedReason, InventoryUpdatedStatus
 from common.mongo import bulk_write, collection, insert_many_new, insert_or_get
+
+
+class ReservationStatus(StrEnum):
+    PENDING = "PENDING"  # its holds are being taken
+    RESERVED = InventoryUpdatedStatus.RESERVED
+    REJECTED = InventoryUpdatedStatus.REJECTED
+    SHIPPED = "SHIPPED"
+    RELEASED = InventoryUpdatedStatus.RELEASED
+    CANCELLED = "CANCELLED"  # the order was cancelled before any stock was reserved: none ever will be
+
 
 # Seeded on first start, never overwritten. P001-P005 have stock for load tests; P006 runs out fast on purpose.
 SEED_PRODUCTS = [
@@ -110,7 +122,7 @@ def stock_hold(product_id: str, order_id: str, quantity: int) -> bool:
     return taken.modified_count == 1
 
 
-def stock_release(product_id: str, order_id: str, quantity: int) -> None:
+def stock_hold_give_back(product_id: str, order_id: str, quantity: int) -> None:
     """Give back the units an order holds (only if it holds them, so a retry gives nothing back twice)."""
     products().update_one(
         {"_id": product_id, "holds": order_id},
@@ -150,12 +162,12 @@ def moves_clear(marks: dict[str, list[str]]) -> None:
         products().update_one({"_id": product_id}, {"$pullAll": {"moving": product_marks}})
 
 
-def product_holder(product_id: str, order_id: str) -> str:
-    """Why a hold was not taken: "held" (the order has it already), "missing" or "short"."""
+def hold_refusal(product_id: str, order_id: str) -> InventoryUpdatedReason | None:
+    """Why `stock_hold` took nothing: the product is unknown, or short; None if the order holds it already."""
     product = products().find_one({"_id": product_id}, {"holds": 1})
     if product is None:
-        return "missing"
-    return "held" if order_id in product["holds"] else "short"
+        return InventoryUpdatedReason.UNKNOWN_PRODUCT
+    return None if order_id in product["holds"] else InventoryUpdatedReason.OUT_OF_STOCK
 
 
 def reservations_start(documents: list[dict]) -> list[str]:
@@ -171,7 +183,7 @@ def reservations_finish(outcomes: list[dict]) -> int:
     """PENDING → RESERVED or REJECTED, each with its `inventory_updated` event in the same atomic write.
     Returns how many were still PENDING (all of them, unless another consumer got there first)."""
     return bulk_write(reservations(), [
-        UpdateOne({"_id": outcome["_id"], "status": "PENDING"},
+        UpdateOne({"_id": outcome["_id"], "status": ReservationStatus.PENDING},
                   {"$set": {key: outcome[key] for key in ("status", "reason", "finished_at")},
                    "$push": {"events": outcome["event"]}})
         for outcome in outcomes
@@ -182,11 +194,12 @@ def reservation_tombstone(order_id: str) -> dict:
     """Record that the order was cancelled before any stock was reserved, so none ever will be; or give back the
     reservation it has (the order id is the _id: whichever comes first stands)."""
     return insert_or_get(reservations(), {
-        "_id": order_id, "reservation_id": None, "status": "CANCELLED", "reason": "CANCELLED", "lines": [],
+        "_id": order_id, "reservation_id": None, "status": ReservationStatus.CANCELLED,
+        "reason": InventoryUpdatedReason.CANCELLED, "lines": [],
         "created_at": datetime.now(UTC), "finished_at": datetime.now(UTC), "events": []})
 
 
-def reservations_end(ends: list[dict], *, was: str) -> int:
+def reservations_end(ends: list[dict], *, was: ReservationStatus) -> int:
     """A reservation's last step (SHIPPED, RELEASED or CANCELLED), only from status `was`, with the event it
     caused if any, in one atomic write each. Returns how many were still `was`."""
     return bulk_write(reservations(), [

@@ -1,7 +1,7 @@
 """What the notification site does with each event it consumes: a batch at a time (common.consumer)."""
 
 from common.consumer import Delivery
-from common.events import Event
+from common.events import ORDER_END_TOPICS, Event
 from notifications import services
 
 
@@ -15,4 +15,4 @@ def on_outcome(batch: list[Delivery]) -> list[Event]:
     return []
 
 
-HANDLERS = {"order_placed": on_order_placed, **dict.fromkeys(services.OUTCOME_EVENTS, on_outcome)}
+HANDLERS = {"order_placed": on_order_placed, **dict.fromkeys(ORDER_END_TOPICS, on_outcome)}

@@ -1,13 +1,13 @@
 from rest_framework import serializers
 
-from notifications.services import OUTCOME_EVENTS
+from common.events import ORDER_END_TOPICS
 
 
 class NotificationFilter(serializers.Serializer):
     """The query of GET /notifications (besides page and page_size)."""
 
     order_id = serializers.CharField(max_length=64, required=False)
-    event_type = serializers.ChoiceField(choices=OUTCOME_EVENTS, required=False)
+    event_type = serializers.ChoiceField(choices=ORDER_END_TOPICS, required=False)
 
 
 class NotificationOut(serializers.Serializer):

@@ -19,35 +19,29 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 
-from common.events import Event
+from common.events import Event, OrderEnd, order_end
 from notifications import store
 
 log = logging.getLogger(__name__)
 
-# The events that can end an order: a mail for the customer, when `mail_for` says so.
-OUTCOME_EVENTS = ("payment_processed", "payment_refunded", "shipment_processed")
-
 
 def mail_for(event: Event) -> tuple[str, str] | None:
-    """The subject and body of the mail an event warrants, or None if it does not end the order.
-
-    `order_cancelled` is not here: it is a request, and the shipment site's answer (shipment_processed
-    CANCELLED, or SHIPPED if it came too late) is what the customer hears about.
-    """
+    """The subject and body of the mail an event warrants, or None if it does not end the order
+    (common.events.order_end decides: `order_cancelled`, a mere request, gets no mail of its own)."""
     order, payload = event.order_id, event.payload
-    match event.event_type, payload.get("status"):
-        case "shipment_processed", "SHIPPED":
+    match order_end(event.event_type, payload), event.event_type:
+        case OrderEnd.SHIPPED, _:
             return (f"Your order {order} has shipped",
                     f"Your order {order} is on its way with {payload['carrier']}.\n"
                     f"Tracking number: {payload['tracking_number']}\n")
-        case "shipment_processed", "CANCELLED":
+        case OrderEnd.CANCELLED, "shipment_processed":
             return (f"Your order {order} is cancelled",
                     f"Your order {order} was cancelled before it shipped.\nReason: {payload['reason']}\n")
-        case "payment_processed", "DECLINED":
+        case OrderEnd.CANCELLED, "payment_processed":
             return (f"Payment declined: your order {order} is cancelled",
                     f"We could not take the payment for your order {order}, so it is cancelled.\n"
                     f"Reason: {payload['reason']}\n")
-        case "payment_refunded", _:
+        case OrderEnd.CANCELLED, "payment_refunded":
             return (f"Your order {order} is cancelled and refunded",
                     f"Your order {order} is cancelled and {Decimal(payload['amount']) / 100:.2f} was refunded.\n"
                     f"Reason: {payload['reason']}\n")

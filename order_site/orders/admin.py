@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from common import kafka
 from common.admin_pages import Action, MongoPage, View
-from orders import services, store
+from orders import selectors, services, store
 
 
 def redrive(request, order: dict) -> str:
@@ -28,9 +28,9 @@ def cancel(request, order: dict) -> str:
 admin.site.register_page(MongoPage(
     app_label="orders", name="Orders", collection=store.orders,
     columns=("status", "customer_id", "total_amount", "created_at", "reason"),
-    search_fields=("_id", "customer_id"), filters={"status": tuple(store.STATUS_RANK)},
-    views={"stuck": View(services.orders_stuck, columns=("last_event", "waiting_for"))},
+    search_fields=("_id", "customer_id"), filters={"status": tuple(store.OrderStatus)},
+    views={"stuck": View(selectors.orders_stuck, columns=("last_event", "waiting_for"))},
     actions=(Action("Re-drive (send its last event again)", redrive),
              Action("Cancel with compensation", cancel)),
-    history=lambda order: services.order_timeline(order)[1:],
+    history=lambda order: selectors.order_timeline(order)[1:],
 ))

@@ -16,3 +16,4 @@ HANDLERS = {
     "shipment_processed": on_downstream_event,
 }
 OUTBOXES = [store.orders]
+CHORES = [services.unfinished_prune]

@@ -5,7 +5,9 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from common.api import MoneyField, StrictSerializer
-from orders.store import STATUS_RANK
+from common.events import OrderEnd
+from orders.selectors import CancelOutcome
+from orders.store import OrderStatus
 
 
 class OrderItemIn(StrictSerializer):
@@ -36,7 +38,7 @@ class OrderItemOut(serializers.Serializer):
 
 class OrderFilter(serializers.Serializer):
     """The query of GET /orders besides the page (common.api.PageQuery): a filter, or the stuck ones."""
-    status = serializers.ChoiceField(list(STATUS_RANK), required=False)
+    status = serializers.ChoiceField([status.value for status in OrderStatus], required=False)
     customer_id = serializers.CharField(max_length=64, required=False)
     stuck = serializers.BooleanField(default=False, help_text="only the orders not final ORDER_STUCK_AFTER_SECONDS "
                                                               "after they were placed, oldest first")
@@ -49,14 +51,14 @@ class CancelIn(StrictSerializer):
 
 class FinalOrder(serializers.Serializer):
     detail = serializers.CharField()
-    status = serializers.ChoiceField(["SHIPPED", "CANCELLED"])
+    status = serializers.ChoiceField([end.value for end in OrderEnd])
 
 
 class CancellationOut(serializers.Serializer):
     requested_at = serializers.CharField()
     requested_by = serializers.CharField()
     note = serializers.CharField(allow_null=True)
-    outcome = serializers.ChoiceField(["pending", "cancelled", "too late"],
+    outcome = serializers.ChoiceField([outcome.value for outcome in CancelOutcome],
                                       help_text="too late: the parcel had left before the cancel reached shipment")
 
 

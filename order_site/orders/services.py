@@ -1,5 +1,5 @@
 """The order site's operations: place or cancel an order, follow the downstream events to its real status,
-and find the orders that are stuck."""
+and re-drive a stuck order. What the site shows about its orders is in orders.selectors."""
 
 import hashlib
 import json
@@ -8,13 +8,23 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from prometheus_client import Gauge
 
 from common import kafka, outbox
 from common.consumer import Delivery
-from common.events import CANCELLATION_REASONS, Event, event_from_dict, new_event, now_iso, parse_event
-from orders import store
-from orders.store import FINAL_STATUSES, STATUS_RANK
+from common.events import (
+    CANCELLATION_REASONS,
+    Event,
+    InventoryUpdatedStatus,
+    OrderEnd,
+    PaymentProcessedStatus,
+    event_from_dict,
+    new_event,
+    now_iso,
+    order_end,
+    parse_event,
+)
+from orders import selectors, store
+from orders.store import FINAL_STATUSES, STATUS_RANK, OrderStatus
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +86,8 @@ def order_place(
     order = {
         "_id": order_id,
         **payload,
-        "status": "PENDING",
-        "status_rank": store.STATUS_RANK["PENDING"],
+        "status": OrderStatus.PENDING,
+        "status_rank": STATUS_RANK[OrderStatus.PENDING],
         "final": False,
         "reason": None,
         "cancel": None,
@@ -123,35 +133,30 @@ def order_cancel(*, order_id: str, requested_by: str = "customer", note: str | N
     return updated
 
 
-def cancellation_of(order: dict) -> dict | None:
-    """A customer's cancel request and what came of it: pending, cancelled, or too late (the parcel had left)."""
-    cancel = order.get("cancel")
-    if not cancel:
-        return None
-    outcome = {"SHIPPED": "too late", "CANCELLED": "cancelled"}.get(order["status"], "pending")
-    return {**cancel, "outcome": outcome}
-
-
-def status_after(event: Event) -> tuple[str | None, str | None]:
-    """The order status an event leads to, and why: None when the event alone does not change it."""
-    payload = event.payload
-    match event.event_type, payload.get("status"):
-        case "payment_processed", "COMPLETED":
-            return "PAID", None
-        case "payment_processed", "DECLINED":
-            return "CANCELLED", f"payment declined: {payload.get('reason')}"
-        case "inventory_updated", "RESERVED":
-            return "RESERVED", None
-        case "inventory_updated", "REJECTED":
-            return None, None  # cancelled once the payment is refunded (payment_refunded)
-        case "payment_refunded", _:
-            reason = payload["reason"]
-            return "CANCELLED", reason if reason in CANCELLATION_REASONS else f"refunded: {reason}"
-        case "shipment_processed", "SHIPPED":
-            return "SHIPPED", None
-        case "shipment_processed", "CANCELLED":  # the cancel came first: refund and stock release follow
-            return "CANCELLED", payload["reason"]
+def status_after(event: Event) -> tuple[OrderStatus | None, str | None]:
+    """The order status an event leads to, and why: None when the event alone does not change it (inventory
+    REJECTED cancels once the payment is refunded; RELEASED follows a cancellation)."""
+    match order_end(event.event_type, event.payload):
+        case OrderEnd.SHIPPED:
+            return OrderStatus.SHIPPED, None
+        case OrderEnd.CANCELLED:
+            return OrderStatus.CANCELLED, _cancel_reason(event)
+    match event.event_type, event.payload.get("status"):
+        case "payment_processed", PaymentProcessedStatus.COMPLETED:
+            return OrderStatus.PAID, None
+        case "inventory_updated", InventoryUpdatedStatus.RESERVED:
+            return OrderStatus.RESERVED, None
     return None, None
+
+
+def _cancel_reason(event: Event) -> str:
+    reason = event.payload.get("reason")
+    match event.event_type:
+        case "payment_processed":
+            return f"payment declined: {reason}"
+        case "payment_refunded":
+            return reason if reason in CANCELLATION_REASONS else f"refunded: {reason}"
+    return reason  # shipment_processed CANCELLED, "cancelled by customer": refund and stock release follow
 
 
 def orders_track(*, batch: list[Delivery]) -> list[Event]:
@@ -160,7 +165,7 @@ def orders_track(*, batch: list[Delivery]) -> list[Event]:
     leads_to = [status_after(event) for event, _ in batch]
     moves = {}
     for (event, _), (status, reason) in zip(batch, leads_to, strict=True):
-        if status and STATUS_RANK[status] > STATUS_RANK[moves.get(event.order_id, ("PENDING",))[0]]:
+        if status and STATUS_RANK[status] > STATUS_RANK[moves.get(event.order_id, (OrderStatus.PENDING,))[0]]:
             moves[event.order_id] = (status, reason)
     # The timeline first, so that whoever sees a status sees the event that moved it.
     applied_at = now_iso()
@@ -178,7 +183,8 @@ def orders_track(*, batch: list[Delivery]) -> list[Event]:
         "applied_at": applied_at,
     } for (event, position), (status, _) in zip(batch, leads_to, strict=True)])
     ids = list(dict.fromkeys(event.order_id for event, _ in batch))
-    if not (store.orders_move(moves) and set(ids) == set(moves)):  # some did not move: late, redelivered, unknown?
+    # An order that did not move got an event late or again (nothing to do), or was never placed: refused.
+    if not (store.orders_move(moves) and set(ids) == set(moves)):
         unknown = store.orders_missing(ids)
         if unknown:
             store.timeline_remove(unknown)
@@ -187,88 +193,17 @@ def orders_track(*, batch: list[Delivery]) -> list[Event]:
     return []  # following an order causes no event
 
 
-def order_timeline(order: dict) -> list[dict]:
-    """The order's story: its placement, then every event applied to it, in the order they were applied, each
-    with the status it moved the order to (none when it came late, after a status as far or further)."""
-    placed = {
-        "event_id": order.get("placed_event_id"),
-        "event_type": "order_placed",
-        "topic": "order_placed",
-        "partition": None,
-        "offset": None,
-        "occurred_at": order["created_at"].isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "applied_at": None,
-        "status": "PENDING",
-    }
-    cancel = order.get("cancel")
-    entries = store.timeline_of(order["_id"])
-    if cancel:  # the request, where it falls among the events applied
-        entries.append({"event_id": cancel["event_id"], "event_type": "order_cancelled", "step": "order_cancelled",
-                        "topic": "order_cancelled", "partition": None, "offset": None, "leads_to": None,
-                        "reason": f"requested by {cancel['requested_by']}", "occurred_at": cancel["requested_at"],
-                        "applied_at": cancel["requested_at"]})
-        entries.sort(key=lambda e: e["applied_at"])
-    story, rank, final = [placed], 0, False
-    for entry in entries:
-        status = entry["leads_to"]
-        moved = status is not None and not final and STATUS_RANK[status] > rank
-        if moved:
-            rank, final = STATUS_RANK[status], status in FINAL_STATUSES
-        note = STEP_NOTES.get(entry["step"], "").format(reason=entry.get("reason"))
-        if cancel and entry["step"] == "shipment_processed:SHIPPED":
-            note += ": the cancel came too late"
-        story.append({**entry, "status": status if moved else None, "note": note})
-    return story
+# Long after the request that made a mark has ended, however slow: pruning never races one.
+UNFINISHED_PRUNE_AFTER = timedelta(hours=1)
 
 
-# What each step means for the order, as its timeline says it.
-STEP_NOTES = {
-    "order_cancelled": "cancel {reason}",
-    "payment_processed:COMPLETED": "payment taken",
-    "payment_processed:DECLINED": "payment declined: {reason}",
-    "inventory_updated:RESERVED": "stock reserved",
-    "inventory_updated:REJECTED": "stock refused: {reason}; the payment is refunded next",
-    "inventory_updated:RELEASED": "compensation: stock released back to available",
-    "payment_refunded": "compensation: payment refunded ({reason})",
-    "shipment_processed:SHIPPED": "the parcel left",
-    "shipment_processed:CANCELLED": "{reason} before shipping: refund and stock release follow",
-}
-
-WAITING_FOR = {
-    "PENDING": "the payment site (order_placed)",
-    "PAID": "the inventory site (payment_processed)",
-    "RESERVED": "the shipment site (inventory_updated)",
-}
-
-
-def orders_stuck() -> list[dict]:
-    """The orders not final ORDER_STUCK_AFTER_SECONDS after they were placed, oldest first, each with the last
-    event it saw and what it waits for."""
-    return [{**order, **stuck_details(order)} for order in _stuck()]
-
-
-def _stuck() -> list[dict]:
-    cutoff = datetime.now(UTC) - timedelta(seconds=settings.ORDER_STUCK_AFTER_SECONDS)
-    stuck, orphans = [], []
-    for mark in store.unfinished_since(cutoff):
-        order = store.order_get(mark["_id"])
-        if order is None:  # the request died before the order was written
-            orphans.append(mark["_id"])
-        elif not order["final"]:
-            stuck.append(order)
-    store.unfinished_remove(orphans)
-    return stuck
-
-
-def stuck_details(order: dict) -> dict:
-    last = order_timeline(order)[-1]
-    waiting_for = ("the shipment site's decision on the cancel (order_cancelled)" if order.get("cancel")
-                   else WAITING_FOR[order["status"]])
-    return {"last_event": f"{last['event_type']} {last.get('note') or ''}".strip(), "waiting_for": waiting_for}
-
-
-STUCK_ORDERS = Gauge("orderpipe_orders_stuck", "Orders not final ORDER_STUCK_AFTER_SECONDS after they were placed")
-STUCK_ORDERS.set_function(lambda: len(_stuck()))
+def unfinished_prune() -> None:
+    """Drop the marks of orders listed as unfinished that are not: never written (the request died between the
+    mark and the order) or final (a crash between the move and the mark's removal). The relay runs this, so
+    that listing the stuck orders (and scraping /metrics) only reads."""
+    marks = [mark["_id"] for mark in store.unfinished_since(datetime.now(UTC) - UNFINISHED_PRUNE_AFTER)]
+    orders = {order_id: store.order_get(order_id, {"final": 1}) for order_id in marks}
+    store.unfinished_remove([order_id for order_id, order in orders.items() if order is None or order["final"]])
 
 
 def order_redrive(order_id: str) -> Event:
@@ -280,7 +215,7 @@ def order_redrive(order_id: str) -> Event:
         raise UnknownOrder(order_id)
     if order["final"]:
         raise OrderFinal(order["status"])
-    last = order_timeline(order)[-1]
+    last = selectors.order_timeline(order)[-1]
     if last["event_type"] == "order_placed":
         event = _placed_event(order)
     elif last["event_type"] == "order_cancelled":

@@ -10,18 +10,28 @@ instead of every order (FerretDB answers any query but `{_id: …}` with a full 
 
 import functools
 from datetime import UTC, datetime
-from typing import get_args
+from enum import StrEnum
 
 from pymongo import ASCENDING, DESCENDING, DeleteOne, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from common.events import TOPICS, Event
+from common.events import TOPICS, Event, OrderEnd
 from common.mongo import bulk_write, collection, insert_many_new
 
+
+class OrderStatus(StrEnum):
+    PENDING = "PENDING"
+    PAID = "PAID"
+    RESERVED = "RESERVED"
+    SHIPPED = OrderEnd.SHIPPED
+    CANCELLED = OrderEnd.CANCELLED
+
+
 # A status only moves up this ladder; SHIPPED and CANCELLED are final and never change.
-STATUS_RANK = {"PENDING": 0, "PAID": 1, "RESERVED": 2, "SHIPPED": 3, "CANCELLED": 3}
-FINAL_STATUSES = {"SHIPPED", "CANCELLED"}
+STATUS_RANK = {OrderStatus.PENDING: 0, OrderStatus.PAID: 1, OrderStatus.RESERVED: 2, OrderStatus.SHIPPED: 3,
+               OrderStatus.CANCELLED: 3}
+FINAL_STATUSES = set(OrderEnd)
 
 
 @functools.cache
@@ -47,7 +57,7 @@ def _steps() -> list[str]:
     for topic in TOPICS.values():
         if topic.producer != "order-service":
             status = topic.payload.model_fields.get("status")
-            steps += [f"{topic.name}:{value}" for value in get_args(status.annotation)] if status else [topic.name]
+            steps += [f"{topic.name}:{value}" for value in status.annotation] if status else [topic.name]
     return steps
 
 

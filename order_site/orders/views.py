@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import Page, PageQuery, Problem, errors, found_or_404, page_of
-from orders import services, store
+from orders import selectors, services, store
 from orders.serializers import CancelIn, FinalOrder, OrderFilter, OrderIn, OrderOut, TimelineEntry, order_lines
 
 
@@ -16,7 +16,7 @@ def order_or_404(order_id: str) -> dict:
 
 
 def order_out(order: dict) -> dict:
-    return OrderOut({**order, "cancellation": services.cancellation_of(order)}).data
+    return OrderOut({**order, "cancellation": selectors.cancellation_of(order)}).data
 
 
 class OrderList(APIView):
@@ -28,7 +28,7 @@ class OrderList(APIView):
         query = OrderFilter(data=request.query_params.dict())  # a blank or unknown filter is refused
         query.is_valid(raise_exception=True)
         if query.validated_data["stuck"]:
-            orders = services.orders_stuck()
+            orders = selectors.orders_stuck()
             return page.response([order_out(order) for order in orders[page.skip:page.skip + page.size]],
                                  len(orders))
         orders, count = store.orders_page(
@@ -80,7 +80,7 @@ class OrderTimeline(APIView):
     @extend_schema(responses={200: TimelineEntry(many=True), **errors(404, 503)})
     def get(self, request, order_id: str):
         """Every event that moved this order, in the order they were applied (topic, partition, offset)."""
-        return Response(TimelineEntry(services.order_timeline(order_or_404(order_id)), many=True).data)
+        return Response(TimelineEntry(selectors.order_timeline(order_or_404(order_id)), many=True).data)
 
 
 class OrderCancel(APIView):

@@ -1,7 +1,7 @@
 """What the payment site does with each event it consumes: a batch at a time (common.consumer)."""
 
 from common.consumer import Delivery
-from common.events import Event
+from common.events import Event, InventoryUpdatedStatus, ShipmentProcessedStatus
 from payments import services
 
 
@@ -11,12 +11,13 @@ def on_order_placed(batch: list[Delivery]) -> list[Event]:
 
 def on_inventory_updated(batch: list[Delivery]) -> list[Event]:
     # reserved needs nothing; released stock belongs to a cancellation, which refunds on shipment_processed
-    rejected = [event for event, _ in batch if event.payload["status"] == "REJECTED"]
+    rejected = [event for event, _ in batch if event.payload["status"] == InventoryUpdatedStatus.REJECTED]
     return [refund for event in rejected for refund in services.payment_refund(event=event)]
 
 
 def on_shipment_processed(batch: list[Delivery]) -> list[Event]:
-    cancelled = [event for event, _ in batch if event.payload["status"] == "CANCELLED"]  # shipped needs nothing
+    # a shipped parcel needs nothing
+    cancelled = [event for event, _ in batch if event.payload["status"] == ShipmentProcessedStatus.CANCELLED]
     return services.payments_cancel(cancelled=cancelled)
 
 

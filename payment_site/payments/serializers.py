@@ -1,8 +1,9 @@
 from rest_framework import serializers
 
 from common.api import MoneyField
+from payments.store import PaymentStatus
 
-STATUSES = ["COMPLETED", "DECLINED", "REFUNDED", "CANCELLED"]
+STATUSES = [status.value for status in PaymentStatus]
 
 
 class PaymentFilter(serializers.Serializer):

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from common.events import Event, caused_by, new_event
+from common.events import Event, PaymentProcessedStatus, caused_by, new_event
 from payments import store
+from payments.store import PaymentStatus
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def _new_payment(event: Event) -> dict:
         producer=settings.SERVICE,
         payload={
             "payment_id": payment_id,
-            "status": "COMPLETED" if approved else "DECLINED",
+            "status": PaymentProcessedStatus.COMPLETED if approved else PaymentProcessedStatus.DECLINED,
             "amount": order["total_amount"],
             "reason": reason,
             "lines": [{"product_id": i["product_id"], "quantity": i["quantity"]} for i in order["items"]],
@@ -59,7 +60,7 @@ def _new_payment(event: Event) -> dict:
         "customer_id": order["customer_id"],
         "amount": order["total_amount"],
         "currency": order["currency"],
-        "status": processed.payload["status"],
+        "status": PaymentStatus(processed.payload["status"]),
         "reason": reason,
         "created_at": datetime.now(UTC),
         "refunded_at": None,
@@ -91,7 +92,7 @@ def _cancelled_payment(event: Event) -> dict:
         "customer_id": None,
         "amount": 0,
         "currency": None,
-        "status": "CANCELLED",
+        "status": PaymentStatus.CANCELLED,
         "reason": f"{event.payload['reason']} before payment: none taken",
         "created_at": datetime.now(UTC),
         "refunded_at": None,
@@ -100,7 +101,7 @@ def _cancelled_payment(event: Event) -> dict:
 
 
 def _refund(payment: dict, event: Event) -> list[Event]:
-    if payment["status"] == "COMPLETED":
+    if payment["status"] == PaymentStatus.COMPLETED:
         reason = event.payload["reason"]
         refunded = new_event(
             "payment_refunded",
@@ -109,7 +110,7 @@ def _refund(payment: dict, event: Event) -> list[Event]:
             producer=settings.SERVICE,
             payload={"payment_id": payment["payment_id"], "amount": payment["amount"], "reason": reason},
         )
-        changes = {"status": "REFUNDED", "refunded_at": datetime.now(UTC), "reason": f"refunded: {reason}"}
-        payment = store.payment_refunded(order_id=event.order_id, changes=changes, event=refunded.to_dict())
+        changes = {"status": PaymentStatus.REFUNDED, "refunded_at": datetime.now(UTC), "reason": f"refunded: {reason}"}
+        payment = store.payment_record_refund(order_id=event.order_id, changes=changes, event=refunded.to_dict())
         log.info("payment %s refunded: %s", payment["payment_id"], reason)
     return caused_by(payment, event)

@@ -1,11 +1,20 @@
 """The payment site's MongoDB documents: database `payments`, collection `payments`, one per order (_id)."""
 
 import functools
+from enum import StrEnum
 
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.collection import Collection
 
+from common.events import PaymentProcessedStatus
 from common.mongo import collection, insert_or_get_many
+
+
+class PaymentStatus(StrEnum):
+    COMPLETED = PaymentProcessedStatus.COMPLETED
+    DECLINED = PaymentProcessedStatus.DECLINED
+    REFUNDED = "REFUNDED"  # after the order's stock was rejected, or the order cancelled
+    CANCELLED = "CANCELLED"  # the order was cancelled before its payment: none taken
 
 
 @functools.cache
@@ -30,9 +39,9 @@ def payments_page(*, status: str | None, skip: int, limit: int) -> tuple[list[di
     return documents, payments().count_documents(query)
 
 
-def payment_refunded(*, order_id: str, changes: dict, event: dict) -> dict:
+def payment_record_refund(*, order_id: str, changes: dict, event: dict) -> dict:
     """COMPLETED → REFUNDED with the event that says so, in one atomic write."""
     return payments().find_one_and_update(
-        {"_id": order_id, "status": "COMPLETED"}, {"$set": changes, "$push": {"events": event}},
+        {"_id": order_id, "status": PaymentStatus.COMPLETED}, {"$set": changes, "$push": {"events": event}},
         return_document=ReturnDocument.AFTER,
     ) or payment_get(order_id)

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from common.admin_pages import MongoPage
+from common.events import ShipmentProcessedStatus
 from shipments import store
 
 admin.site.register_page(MongoPage(
     app_label="shipments", name="Shipments", collection=store.shipments,
     columns=("status", "carrier", "tracking_number", "reason", "created_at"),
-    filters={"status": ("SHIPPED", "CANCELLED")}, search_fields=("_id", "tracking_number"),
+    filters={"status": tuple(ShipmentProcessedStatus)}, search_fields=("_id", "tracking_number"),
 ))

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from common.events import Event, cancelled_by, caused_by, new_event
+from common.events import Event, ShipmentProcessedStatus, cancelled_by, caused_by, new_event
 from shipments import store
 
 CARRIERS = ["UPS", "FedEx", "DHL"]
@@ -51,13 +51,13 @@ def _new_shipment(event: Event) -> dict:
         order_id=event.order_id,
         cause=event,
         producer=settings.SERVICE,
-        payload={"shipment_id": str(shipment_uuid), "status": "SHIPPED", "carrier": carrier,
+        payload={"shipment_id": str(shipment_uuid), "status": ShipmentProcessedStatus.SHIPPED, "carrier": carrier,
                  "tracking_number": tracking_number},
     )
     return {
         "_id": event.order_id,
         "shipment_id": str(shipment_uuid),
-        "status": "SHIPPED",
+        "status": ShipmentProcessedStatus.SHIPPED,
         "reason": None,
         "carrier": carrier,
         "tracking_number": tracking_number,
@@ -72,7 +72,8 @@ def _cancelled_shipment(event: Event) -> dict:
     shipment_id = str(_shipment_id(event.order_id))
     reason = cancelled_by(event.payload["requested_by"])
     cancelled = new_event("shipment_processed", order_id=event.order_id, cause=event, producer=settings.SERVICE,
-                          payload={"shipment_id": shipment_id, "status": "CANCELLED", "reason": reason})
-    return {"_id": event.order_id, "shipment_id": shipment_id, "status": "CANCELLED", "reason": reason,
-            "carrier": None, "tracking_number": None, "shipping_address": None, "lines": [],
+                          payload={"shipment_id": shipment_id, "status": ShipmentProcessedStatus.CANCELLED,
+                                   "reason": reason})
+    return {"_id": event.order_id, "shipment_id": shipment_id, "status": ShipmentProcessedStatus.CANCELLED,
+            "reason": reason, "carrier": None, "tracking_number": None, "shipping_address": None, "lines": [],
             "created_at": datetime.now(UTC), "events": [cancelled.to_dict()]}

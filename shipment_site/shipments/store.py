@@ -1,4 +1,5 @@
-"""The shipment site's MongoDB documents: database `shipments`, collection `shipments`, one per order (_id)."""
+"""The shipment site's MongoDB documents: database `shipments`, collection `shipments`, one per order (_id).
+A shipment's status is the decision its `shipment_processed` announces (common.events.ShipmentProcessedStatus)."""
 
 import functools
 

@@ -1,15 +1,20 @@
-"""Static checks of the Docker path (docker-compose.yml, Dockerfile, .dockerignore).
+"""Checks of the Docker path (docker-compose.yml, Dockerfile, .dockerignore) without a Docker engine.
 
-No Docker engine is needed: the files are parsed and checked against each other and against
-the repository, so a renamed module, a typo in a service name or a hard-coded secret fails
-here instead of at `docker compose up`.
+docker-compose.yml is loaded by Compose's own loader (compose-go, the library `docker compose` is built
+on, in infra/compose-check, which `./manage_all.sh test` builds): its schema, interpolation, merge keys and
+dependencies are checked as `docker compose up` checks them, and a file it refuses fails here with its own
+message. The project it makes (every service in one shape, variables filled in) is then checked against
+the repository, so a renamed module, a typo in a service name or a hard-coded secret fails here instead of
+at `docker compose up`.
 """
 
+import json
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -38,15 +43,24 @@ ALLOWED_CONDITIONS = {"service_healthy", "service_completed_successfully"}
 # The processes that run the project's own code (they need the site settings and env).
 PROJECT_SERVICES = EXPECTED_SERVICES - {"kafka", "mongo", "kafdrop", "mongo-express"}
 
-# What compose should contain for a secret: a required variable, never a value.
-SECRET_REFERENCE = re.compile(r"^\$\{DJANGO_SECRET_KEY(:?\?[^}]*)?\}$")
+# The variables compose refuses to start without (`${NAME:?…}`), given values a test can recognise.
+SECRETS = {"DJANGO_SECRET_KEY": "secret-key-from-the-environment",
+           "ME_CONFIG_BASICAUTH_PASSWORD": "password-from-the-environment"}
+
+
+def compose_load(path: Path, environment: dict[str, str]) -> subprocess.CompletedProcess:
+    """Compose's loader on a file, with only these variables set (no .env file is read)."""
+    binary = os.environ.get("ORDERPIPE_COMPOSE_CHECK_BIN")
+    if not binary:
+        pytest.fail("ORDERPIPE_COMPOSE_CHECK_BIN is not set: `./manage_all.sh test` builds infra/compose-check")
+    return subprocess.run([binary, str(path)], env=environment, capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture(scope="module")
 def compose():
-    assert COMPOSE_FILE.is_file(), f"{COMPOSE_FILE} is missing"
-    # safe_load resolves the `<<: *site` merge keys, as compose does.
-    return yaml.safe_load(COMPOSE_FILE.read_text())
+    loaded = compose_load(COMPOSE_FILE, SECRETS)
+    assert loaded.returncode == 0, f"Compose refuses {COMPOSE_FILE.name}:\n{loaded.stderr}"
+    return json.loads(loaded.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +110,33 @@ def _repo_path(container_path):
     path = str(container_path)
     assert path == APP_ROOT or path.startswith(APP_ROOT + "/"), f"{path} is not under {APP_ROOT}"
     return REPO / path[len(APP_ROOT):].lstrip("/")
+
+
+def test_compose_refuses_to_start_without_the_secrets():
+    refused = compose_load(COMPOSE_FILE, {})
+    assert refused.returncode == 1
+    for name in SECRETS:
+        assert f"required variable {name} is missing a value" in refused.stderr, refused.stderr
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (("    topics:\n      condition:", "    topic:\n      condition:"),
+     'depends on undefined service "topic"'),
+    (("condition: service_healthy", "condition: service_ready"),
+     "condition value must be one of 'service_started', 'service_healthy', 'service_completed_successfully'"),
+    (("${KAFKA_TOPIC_PARTITIONS:-6}", "${KAFKA_TOPIC_PARTITIONS:-6"), "invalid interpolation format"),
+    (('"8001:8001"', '"80O1:8001"'), "Invalid hostPort: 80O1"),
+    (("interval: 10s", "interval: 10 seconds"), 'unknown unit " seconds" in duration "10 seconds"'),
+], ids=["undefined dependency", "unknown condition", "broken variable", "bad port", "bad duration"])
+def test_a_broken_file_fails_with_composes_own_message(tmp_path, change, message):
+    """The load is a real check: a copy with one mistake is refused, and the message says what and where."""
+    old, new = change
+    text = COMPOSE_FILE.read_text()
+    assert old in text, f"{COMPOSE_FILE.name} no longer holds {old!r}: choose another mistake to make"
+    broken = tmp_path / COMPOSE_FILE.name
+    broken.write_text(text.replace(old, new, 1))
+    refused = compose_load(broken, SECRETS)
+    assert refused.returncode == 1 and message in refused.stderr, refused.stderr
 
 
 def test_every_expected_service_exists(services):
@@ -303,21 +344,15 @@ def test_site_state_lives_in_named_volumes(compose, services):
     assert not problems, "\n".join(problems)
 
 
-def test_no_literal_django_secret_key(services):
-    # Names only: the failure message must not print the secret it found.
-    literal = sorted(
-        name
-        for name, service in services.items()
-        if "DJANGO_SECRET_KEY" in (env := _as_dict(service.get("environment")))
-        and not SECRET_REFERENCE.match(env["DJANGO_SECRET_KEY"])
-    )
-    assert not literal, f"DJANGO_SECRET_KEY must come from the environment (${{DJANGO_SECRET_KEY:?...}}): {literal}"
+def test_the_secrets_come_from_the_environment(services):
+    """Every service that has one gets the value from the environment (and compose refuses to start without
+    it: test_compose_refuses_to_start_without_the_secrets). Names only: a failure must not print a secret."""
+    for name, value in SECRETS.items():
+        literal = sorted(service_name for service_name, service in services.items()
+                         if _as_dict(service.get("environment")).get(name, value) != value)
+        assert not literal, f"{name} must come from the environment (${{{name}:?...}}), not the file: {literal}"
+    assert _as_dict(services["mongo-express"].get("environment")).get("ME_CONFIG_BASICAUTH_PASSWORD")
     assert "DJANGO_SECRET_KEY" not in DOCKERFILE.read_text(), "the Dockerfile must not carry DJANGO_SECRET_KEY"
-
-
-def test_mongo_express_password_is_required_not_hard_coded(services):
-    password = _as_dict(services["mongo-express"].get("environment")).get("ME_CONFIG_BASICAUTH_PASSWORD", "")
-    assert password.startswith("${ME_CONFIG_BASICAUTH_PASSWORD"), f"mongo-express password is hard-coded: {password!r}"
 
 
 def test_dockerfile_installs_an_existing_requirements_file():

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from orders import handlers, services, store
+from orders import handlers, selectors, services, store
 from tests.factories import (
     cancel_requested,
     delivered,
@@ -25,7 +25,7 @@ def apply(*events):
 
 def history(order):
     """The timeline after the placement: (event type, the status it moved the order to)."""
-    return [(e["event_type"], e["status"]) for e in services.order_timeline(order)[1:]]
+    return [(e["event_type"], e["status"]) for e in selectors.order_timeline(order)[1:]]
 
 
 def test_the_status_follows_the_events_and_the_history_keeps_each_once(placed):
@@ -33,7 +33,7 @@ def test_the_status_follows_the_events_and_the_history_keeps_each_once(placed):
     assert apply(paid)["status"] == "PAID"
     order = apply(paid)  # redelivered
     assert order["status"] == "PAID"
-    [entry] = services.order_timeline(order)[1:]
+    [entry] = selectors.order_timeline(order)[1:]
     assert (entry["event_id"], entry["topic"], entry["offset"], entry["status"]) == (
         paid.event_id, "payment_processed", 0, "PAID")
 
@@ -65,7 +65,7 @@ def test_out_of_stock_cancels_only_once_the_payment_is_refunded(placed):
     refunded = follow_up(rejected, "payment_refunded", {"payment_id": "p", "amount": 1000, "reason": "OUT_OF_STOCK"})
     order = apply(refunded)
     assert order["status"] == "CANCELLED" and order["reason"] == "refunded: OUT_OF_STOCK"
-    timeline = services.order_timeline(order)
+    timeline = selectors.order_timeline(order)
     assert [e["event_type"] for e in timeline] == ["order_placed", "inventory_updated", "payment_refunded"]
 
 
@@ -103,8 +103,8 @@ def test_a_cancel_that_won_the_race_cancels_and_its_compensation_shows_in_the_ti
     apply(refunded)  # the refund may overtake the decision (a batch of its own: the timeline shows it first)
     order = apply(decision)  # the reason is the same either way
     assert order["status"] == "CANCELLED" and order["reason"] == "cancelled by customer"
-    assert services.cancellation_of(order)["outcome"] == "cancelled"
-    notes = [e["note"] for e in services.order_timeline(order)[1:]]
+    assert selectors.cancellation_of(order)["outcome"] == "cancelled"
+    notes = [e["note"] for e in selectors.order_timeline(order)[1:]]
     assert notes == ["payment taken", "cancel requested by customer",
                      "compensation: payment refunded (cancelled by customer)",
                      "cancelled by customer before shipping: refund and stock release follow"]
@@ -113,8 +113,8 @@ def test_a_cancel_that_won_the_race_cancels_and_its_compensation_shows_in_the_ti
 def test_a_cancel_that_came_after_the_parcel_left_is_too_late(placed):
     record_cancel(cancel_requested(placed))
     order = apply(shipment_shipped(placed))
-    assert order["status"] == "SHIPPED" and services.cancellation_of(order)["outcome"] == "too late"
-    assert services.order_timeline(order)[-1]["note"] == "the parcel left: the cancel came too late"
+    assert order["status"] == "SHIPPED" and selectors.cancellation_of(order)["outcome"] == "too late"
+    assert selectors.order_timeline(order)[-1]["note"] == "the parcel left: the cancel came too late"
     with pytest.raises(services.OrderFinal):
         services.order_cancel(order_id=placed.order_id)
 
