@@ -117,7 +117,10 @@ LOGGING = {
         "json": {"()": "pythonjsonlogger.json.JsonFormatter", "fmt": "%(levelname)s %(name)s %(message)s",
                  "rename_fields": {"levelname": "level", "name": "logger"}, "timestamp": True},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "filters": {"trace_ids": {"()": "common.logging.TraceIds"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["trace_ids"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"kafka": {"level": "WARNING"}, "pymongo": {"level": "WARNING"}},
+    # the span processor warns once per span it drops: orderpipe_spans_dropped_total counts them instead
+    "loggers": {"kafka": {"level": "WARNING"}, "pymongo": {"level": "WARNING"},
+                "opentelemetry.sdk._shared_internal": {"level": "ERROR"}},
 }

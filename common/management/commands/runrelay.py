@@ -5,7 +5,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from common import outbox
+from common import outbox, tracing
 from common.consumer import TRANSIENT_ERRORS
 from common.registry import site_outboxes
 
@@ -23,10 +23,12 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         collections = site_outboxes()
+        tracing.setup(settings.SERVICE)
         log.info("relaying outboxes every %.1fs", options["interval"])
         while not stop.wait(options["interval"]):
             try:
-                outbox.relay([get() for get in collections], older_than=settings.OUTBOX_RELAY_AFTER_SECONDS)
+                with tracing.untraced_store():  # a scan every half second is nobody's order; a re-send is traced
+                    outbox.relay([get() for get in collections], older_than=settings.OUTBOX_RELAY_AFTER_SECONDS)
             except TRANSIENT_ERRORS as error:
                 log.warning("relay deferred: %s", error)
             except Exception:  # a bad mark must not stop every other event from being relayed: say so, go on
