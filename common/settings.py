@@ -26,6 +26,9 @@ MONGODB_URI = env("MONGODB_URI", default="mongodb://127.0.0.1:27017/")
 # "auto": serialize writers of shared documents only on a store that does not isolate them (FerretDB v1);
 # "yes"/"no" force it. See common.mongo.
 MONGODB_SERIALIZE_WRITES = env("MONGODB_SERIALIZE_WRITES", default="auto")
+# Where a person opens a trace (the console links each order to its own); the spans go to
+# OTEL_EXPORTER_ZIPKIN_ENDPOINT (common/tracing.py).
+ZIPKIN_UI_URL = env("ZIPKIN_UI_URL", default="http://127.0.0.1:9411/zipkin/")
 # An outbox entry older than this is re-sent by the relay (the normal path sends at once).
 OUTBOX_RELAY_AFTER_SECONDS = env.float("OUTBOX_RELAY_AFTER_SECONDS", default=2.0)
 
