@@ -540,6 +540,8 @@ cmd_logs() {
 cmd_test() {
   # the stuck-order tests wait this long instead of a minute
   export ORDER_STUCK_AFTER_SECONDS=${ORDER_STUCK_AFTER_SECONDS:-5}
+  # spans reach Zipkin within a second instead of five, so the trace tests wait less
+  export OTEL_BSP_SCHEDULE_DELAY=${OTEL_BSP_SCHEDULE_DELAY:-1000}
   setup_chromium  # tests/browser
   [[ -n $EXTERNAL_STORE ]] || build_ferretdb "$FERRETDB_UPSTREAM_BIN"  # tests/infra/test_store_differential.py
   export ORDERPIPE_FERRETDB_BIN=$FERRETDB_BIN ORDERPIPE_FERRETDB_UPSTREAM_BIN=$FERRETDB_UPSTREAM_BIN

@@ -204,7 +204,7 @@ class BatchTrace:
         self.received = [context_from(traceparent_header(record.headers)) for record in records]
         links = [Link(trace.get_current_span(context).get_span_context()) for context in self.received if context]
         topics = sorted({record.topic for record in records})
-        self.span = _tracer.start_span(f"{' '.join(topics)} process", kind=SpanKind.CONSUMER, links=links, attributes={
+        self.span = _tracer.start_span("process batch", kind=SpanKind.CONSUMER, links=links, attributes={
             **self._common(topics[0] if len(topics) == 1 else None), "messaging.batch.message_count": len(records),
             # Zipkin keeps no links: the linked records' traces, where a person can look them up
             "messaging.batch.trace_ids": sorted({trace_id_of(traceparent_header(r.headers)) or "" for r in records})})

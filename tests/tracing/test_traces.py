@@ -1,0 +1,173 @@
+"""One trace per order, as Zipkin shows it: found by the order's `order_id` tag, through Zipkin's own API, with
+the spans the real processes of the test stack sent it."""
+
+import json
+import uuid
+
+import requests
+from django.conf import settings
+
+from common import kafka
+from tests.factories import OrderRequestFactory, ProductFactory, order_placed, seed_items
+from tests.stack import order_status, url, wait_for, zipkin_url
+
+SETTLE = 60  # seconds: an order to finish and every process to send its spans, on a loaded machine
+# Each hop of an order that ships: the topic, the service that makes the event, the services that read it.
+SHIPPED_HOPS = [
+    ("order_placed", "order-service", {"payment-service", "notification-service"}),
+    ("payment_processed", "payment-service", {"order-service", "inventory-service", "notification-service"}),
+    ("inventory_updated", "inventory-service", {"order-service", "payment-service", "shipment-service"}),
+    ("shipment_processed", "shipment-service", {"order-service", "payment-service", "inventory-service",
+                                                "notification-service"}),
+]
+SERVICES = {"order-service", "payment-service", "inventory-service", "shipment-service", "notification-service"}
+
+
+def place(body) -> str:
+    response = requests.post(url("order", "/orders"), json=body, timeout=10)
+    assert response.status_code == 201, response.text
+    return response.json()["order_id"]
+
+
+def traces_of(order_id: str) -> list[list[dict]]:
+    answer = requests.get(zipkin_url("/api/v2/traces"), timeout=10,
+                          params={"annotationQuery": f"order_id={order_id}", "limit": 10})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def spans_named(spans: list[dict], name: str, service: str, kind: str | None = None) -> list[dict]:
+    return [s for s in spans if s["name"] == name.lower() and s["localEndpoint"]["serviceName"] == service
+            and s.get("kind") == kind]
+
+
+def hops_arrived(spans: list[dict], hops) -> bool:
+    """Every hop's PRODUCER span and each reader's CONSUMER span are in (each process sends its spans apart)."""
+    return all(spans_named(spans, f"{topic} create", producer, "PRODUCER")
+               and all(spans_named(spans, f"{topic} process", reader, "CONSUMER") for reader in readers)
+               for topic, producer, readers in hops)
+
+
+def order_trace(order_id: str, hops) -> list[dict]:
+    """The order's trace, once the spans of all its hops have reached Zipkin; there must be exactly one."""
+    traces = wait_for(lambda: (found := traces_of(order_id)) and hops_arrived(found[0], hops) and found,
+                      timeout=SETTLE, interval=1, what=f"the trace of order {order_id} in Zipkin")
+    assert len(traces) == 1, [{span["traceId"] for span in t} for t in traces]
+    return traces[0]
+
+
+def assert_one_tree_of_the_order(spans: list[dict], order_id: str) -> dict:
+    """One root (the POST), every other span's parent in the trace, `order_id` on every span; the spans by id."""
+    by_id = {span["id"]: span for span in spans}
+    roots = [span for span in spans if "parentId" not in span]
+    assert [(root["localEndpoint"]["serviceName"], root.get("kind"), root["name"]) for root in roots] == [
+        ("order-service", "SERVER", "post orders")]
+    assert all(span["parentId"] in by_id for span in spans if span is not roots[0]), "a span's parent is missing"
+    assert {span["tags"].get("order_id") for span in spans} == {order_id}
+    return by_id
+
+
+def assert_hop(spans: list[dict], by_id: dict, order_id: str, topic: str, producer: str, readers: set[str]) -> None:
+    """The event is made under its cause (the POST, or the record that caused it); each reader's span is a child of
+    the span that made the record, with the record's messaging attributes."""
+    [made] = spans_named(spans, f"{topic} create", producer, "PRODUCER")
+    cause = by_id[made["parentId"]]
+    assert cause["localEndpoint"]["serviceName"] == producer and cause.get("kind") in ("SERVER", "CONSUMER", None)
+    assert made["tags"]["messaging.destination.name"] == topic
+    assert made["tags"]["messaging.kafka.message.key"] == order_id
+    for reader in readers:
+        consumed = spans_named(spans, f"{topic} process", reader, "CONSUMER")
+        assert consumed and {span["parentId"] for span in consumed} == {made["id"]}, (topic, reader)
+        tags = consumed[0]["tags"]
+        assert tags["messaging.system"] == "kafka" and tags["messaging.consumer.group.name"] == reader
+        assert tags["messaging.destination.name"] == topic and tags["messaging.kafka.message.key"] == order_id
+        assert int(tags["messaging.kafka.offset"]) >= 0 and tags["messaging.destination.partition.id"].isdigit()
+
+
+def test_an_order_that_ships_is_one_trace_through_all_five_services_hop_by_hop():
+    order_id = place(OrderRequestFactory(items=seed_items()))
+    wait_for(lambda: order_status(order_id) == "SHIPPED", timeout=SETTLE, what="the order to ship")
+    spans = order_trace(order_id, SHIPPED_HOPS)
+
+    by_id = assert_one_tree_of_the_order(spans, order_id)
+    assert {span["localEndpoint"]["serviceName"] for span in spans} == SERVICES
+    for hop in SHIPPED_HOPS:
+        assert_hop(spans, by_id, order_id, *hop)
+    # the request's store calls are in it too
+    assert any(span.get("kind") == "CLIENT" and span["tags"].get("db.system") == "mongodb" for span in spans)
+    # the timeline names the same trace
+    timeline = requests.get(url("order", f"/orders/{order_id}/timeline"), timeout=10).json()
+    assert timeline[0]["trace_id"] == spans[0]["traceId"]
+
+
+def test_a_batch_span_links_to_the_traces_of_its_records_and_holds_the_batch_store_calls():
+    """(Zipkin keeps no links: the batch span names the traces it links to in a tag.)"""
+    order_id = place(OrderRequestFactory(items=seed_items()))
+    trace_id = order_trace(order_id, SHIPPED_HOPS[:1])[0]["traceId"]
+
+    def batch_of_the_order():
+        answer = requests.get(zipkin_url("/api/v2/traces"), timeout=10, params={
+            "serviceName": "payment-service", "spanName": "process batch", "limit": 200})
+        for spans in answer.json():
+            for span in spans:
+                if span["tags"].get("messaging.destination.name") == "order_placed" and trace_id in json.loads(
+                        span["tags"].get("messaging.batch.trace_ids", "[]")):
+                    return span, spans
+        return None
+
+    batch, batch_trace = wait_for(batch_of_the_order, timeout=SETTLE, interval=1, what="the batch's span")
+    assert batch.get("kind") == "CONSUMER" and "parentId" not in batch and batch["traceId"] != trace_id
+    assert batch["tags"]["messaging.consumer.group.name"] == "payment-service"
+    assert any(span.get("parentId") == batch["id"] and span["tags"].get("db.system") == "mongodb"
+               for span in batch_trace), "the handler's store calls are children of the batch span"
+
+
+def test_an_order_refused_for_want_of_stock_shows_the_refund_in_its_trace():
+    scarce = ProductFactory(available=1)
+    order_id = place(OrderRequestFactory(items=[{"product_id": scarce["_id"], "quantity": 2, "price": 10.00}],
+                                         total_amount=20.00))
+    wait_for(lambda: order_status(order_id) == "CANCELLED", timeout=SETTLE, what="the order to be cancelled")
+    hops = [*SHIPPED_HOPS[:2], ("inventory_updated", "inventory-service", {"order-service", "payment-service"}),
+            ("payment_refunded", "payment-service", {"order-service"})]
+    spans = order_trace(order_id, hops)
+
+    by_id = assert_one_tree_of_the_order(spans, order_id)
+    for hop in hops:
+        assert_hop(spans, by_id, order_id, *hop)
+    [refund] = spans_named(spans, "payment_refunded create", "payment-service", "PRODUCER")
+    assert by_id[refund["parentId"]]["name"] == "inventory_updated process"  # the compensation, caused by the refusal
+    assert not spans_named(spans, "shipment_processed create", "shipment-service", "PRODUCER")
+
+
+def test_a_declined_payment_ends_the_trace_at_the_payment():
+    price = float(settings.PAYMENT_APPROVAL_LIMIT) + 0.01
+    order_id = place(OrderRequestFactory(items=[{"product_id": "P001", "quantity": 1, "price": price}],
+                                         total_amount=price))
+    wait_for(lambda: order_status(order_id) == "CANCELLED", timeout=SETTLE, what="the order to be cancelled")
+    spans = order_trace(order_id, SHIPPED_HOPS[:2])
+    by_id = assert_one_tree_of_the_order(spans, order_id)
+    for hop in SHIPPED_HOPS[:2]:
+        assert_hop(spans, by_id, order_id, *hop)
+    assert not spans_named(spans, "inventory_updated create", "inventory-service", "PRODUCER")
+
+
+def test_a_dead_lettered_record_says_why_in_the_trace_it_came_with():
+    trace_id, parent_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    key = f"poison-{uuid.uuid4().hex[:8]}"
+    poison = {**order_placed().to_dict(), "schema_version": 99}
+    kafka.producer().send("order_placed", key=key.encode(), value=json.dumps(poison).encode(),
+                          headers=[("traceparent", f"00-{trace_id}-{parent_id}-01".encode())]).get(timeout=10)
+
+    def trace():
+        answer = requests.get(zipkin_url(f"/api/v2/trace/{trace_id}"), timeout=10)
+        spans = answer.json() if answer.status_code == 200 else []
+        return spans_named(spans, "order_placed.DLT create", "payment-service", "PRODUCER") and spans
+
+    spans = wait_for(trace, timeout=SETTLE, interval=1, what="the dead letter's spans")
+    [consumed] = spans_named(spans, "order_placed process", "payment-service", "CONSUMER")
+    assert consumed["parentId"] == parent_id  # in the trace of the record's producer
+    assert consumed["tags"]["otel.status_code"] == "ERROR"
+    assert "dead-lettered: invalid event: schema_version: " in consumed["tags"]["error"]
+    assert consumed["tags"]["dead_letter.topic"] == "order_placed.DLT" and consumed["tags"]["order_id"] == key
+    [letter] = spans_named(spans, "order_placed.DLT create", "payment-service", "PRODUCER")
+    assert letter["parentId"] == consumed["id"]
