@@ -52,16 +52,22 @@ def setup(service: str, *, web: bool = False) -> None:
 
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service}))  # the sampler: from the env
     provider.add_span_processor(_OrderOfParent())
-    exporting = BatchSpanProcessor(_CountedExporter(ZipkinExporter()))
-    # The processor reports what it drops (queue full) to this hook of its own; count it where Prometheus looks.
-    exporting._batch_processor._metrics = _QueueDrops()
-    provider.add_span_processor(exporting)
+    provider.add_span_processor(exporting(ZipkinExporter()))
     trace.set_tracer_provider(provider)
     PymongoInstrumentor().instrument()
     if web:
         from opentelemetry.instrumentation.django import DjangoInstrumentor
 
         DjangoInstrumentor().instrument(excluded_urls=NOT_TRACED_URLS)
+
+
+def exporting(exporter: SpanExporter) -> BatchSpanProcessor:
+    """Spans queue (OTEL_BSP_MAX_QUEUE_SIZE, 2048) for a background thread that sends them in batches; what does
+    not fit, or does not get through, is counted and dropped."""
+    processor = BatchSpanProcessor(_CountedExporter(exporter))
+    # The processor reports what it drops (queue full) to this hook of its own; count it where Prometheus looks.
+    processor._batch_processor._metrics = _QueueDrops()
+    return processor
 
 
 class _CountedExporter(SpanExporter):
