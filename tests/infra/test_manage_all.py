@@ -39,7 +39,8 @@ def test_up_status_down_leaves_no_process_behind(state):
     expected |= {f"consumer-{site}-1" for site in SITES} | {"console", "mongo-express", "zipkin"}
     assert set(rows) == expected, status
     assert all(row[0] == "running" for row in rows.values()), status
-    assert all(rows[name][2] == "yes" for name in rows if name.startswith(("web-", "kafka", "ferretdb", "zipkin"))), status
+    probed = ("web-", "kafka", "ferretdb", "zipkin")
+    assert all(rows[name][2] == "yes" for name in rows if name.startswith(probed)), status
     pids = {name: int(row[1]) for name, row in rows.items()}
 
     again = run(state, "up")  # idempotent: nothing new is started
