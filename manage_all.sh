@@ -12,7 +12,7 @@
 #   ./manage_all.sh demo                 place the README's sample order and watch it move
 #   ./manage_all.sh bench [--orders N | --duration S] [--rate R] [--clients C] [--timeout S] [--no-raw]
 #                                        measure a running `up`: latency, orders/s, CPU, lag, raw store/broker rates
-#   ./manage_all.sh screenshots          retake the README's console pictures (docs/images) while a burst flows
+#   ./manage_all.sh screenshots          retake the README's console and trace pictures (docs/images) while a burst flows
 #   ./manage_all.sh experiment scale | break consumer|site|broker|store | replay GROUP | add-service
 #                                        the course's experiments on a running `up`, each ending in PASS or FAIL
 #   ./manage_all.sh manage SITE ARGS…    manage.py of one site (order|payment|inventory|shipment|notification)
@@ -563,7 +563,7 @@ cmd_demo() {
 cmd_screenshots() {
   setup_chromium
   "$PY" "$ROOT/infra/screenshots.py" --order-site "http://127.0.0.1:$(site_port order)" \
-    --console "http://127.0.0.1:$CONSOLE_PORT" "$@"
+    --console "http://127.0.0.1:$CONSOLE_PORT" --zipkin "$ZIPKIN_UI_URL" "$@"
 }
 
 cmd_bench() {
