@@ -21,6 +21,7 @@ from tests.tracing.traces import (
     order_trace,
     place,
     spans_named,
+    trace_holding,
 )
 
 
@@ -98,12 +99,7 @@ def test_a_dead_lettered_record_says_why_in_the_trace_it_came_with():
     kafka.producer().send("order_placed", key=key.encode(), value=json.dumps(poison).encode(),
                           headers=[("traceparent", f"00-{trace_id}-{parent_id}-01".encode())]).get(timeout=10)
 
-    def trace():
-        answer = requests.get(zipkin_url(f"/api/v2/trace/{trace_id}"), timeout=10)
-        spans = answer.json() if answer.status_code == 200 else []
-        return spans_named(spans, "order_placed.DLT create", "payment-service", "PRODUCER") and spans
-
-    spans = wait_for(trace, timeout=SETTLE, interval=1, what="the dead letter's spans")
+    spans = trace_holding(trace_id, "order_placed.DLT create", "payment-service", "PRODUCER")
     [consumed] = spans_named(spans, "order_placed process", "payment-service", "CONSUMER")
     assert consumed["parentId"] == parent_id  # in the trace of the record's producer
     assert consumed["tags"]["otel.status_code"] == "ERROR"
@@ -126,12 +122,7 @@ def test_the_relay_resends_an_event_in_the_trace_saved_with_it():
                         "final": False, "reason": None, "created_at": now, "updated_at": now,
                         "placed_event_id": event.event_id})
 
-    def trace():
-        answer = requests.get(zipkin_url(f"/api/v2/trace/{trace_id}"), timeout=10)
-        spans = answer.json() if answer.status_code == 200 else []
-        return spans_named(spans, "payment_processed create", "payment-service", "PRODUCER") and spans
-
-    spans = wait_for(trace, timeout=SETTLE, interval=1, what="the relayed event's trace")
+    spans = trace_holding(trace_id, "payment_processed create", "payment-service", "PRODUCER")
     [resent] = spans_named(spans, "order_placed create", "order-service", "PRODUCER")
     assert resent["parentId"] == request_span and resent["tags"]["order_id"] == event.order_id
     [paid] = spans_named(spans, "order_placed process", "payment-service", "CONSUMER")
