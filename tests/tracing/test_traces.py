@@ -11,7 +11,7 @@ from django.conf import settings
 from common import kafka, mongo, outbox
 from orders import store
 from tests.factories import OrderRequestFactory, ProductFactory, order_placed, seed_items
-from tests.stack import order_status, url, wait_for, zipkin_url
+from tests.stack import manage_all, order_status, url, wait_for, zipkin_url
 from tests.tracing.traces import (
     SERVICES,
     SETTLE,
@@ -127,3 +127,19 @@ def test_the_relay_resends_an_event_in_the_trace_saved_with_it():
     assert resent["parentId"] == request_span and resent["tags"]["order_id"] == event.order_id
     [paid] = spans_named(spans, "order_placed process", "payment-service", "CONSUMER")
     assert paid["parentId"] == resent["id"]
+
+
+def test_an_order_s_log_lines_name_its_trace_and_their_spans():
+    order_id = place(OrderRequestFactory(items=seed_items()))
+    spans = order_trace(order_id, SHIPPED_HOPS)
+    span_ids = {span["id"] for span in spans}
+    chain = {("web-order", None), ("consumer-payment-1", "order_placed"), ("consumer-shipment-1", "inventory_updated"),
+             ("consumer-order-1", "shipment_processed")}
+
+    def lines():
+        answer = manage_all("logs", "--order", order_id, "--json", check=False)
+        found = [json.loads(line) for line in answer.stdout.splitlines()]
+        return chain <= {(line["component"], line.get("event_type")) for line in found} and found
+
+    for line in wait_for(lines, timeout=SETTLE, what="the order's log lines"):
+        assert line["trace_id"] == spans[0]["traceId"] and line["span_id"] in span_ids, line
