@@ -142,11 +142,15 @@ def traceparent_header(headers) -> bytes | None:
 
 
 def trace_id_of(traceparent: str | bytes | None) -> str | None:
-    """The trace id in a traceparent (`00-<trace id>-<span id>-<flags>`)."""
+    """The trace id in a traceparent (`00-<trace id>-<span id>-<flags>`), if that trace was sampled (recorded)."""
     if isinstance(traceparent, bytes):
         traceparent = traceparent.decode(errors="replace")
     parts = (traceparent or "").split("-")
-    return parts[1] if len(parts) == 4 else None
+    try:
+        sampled = len(parts) == 4 and int(parts[3], 16) & 1  # the flags' lowest bit
+    except ValueError:  # not a traceparent
+        return None
+    return parts[1] if sampled else None
 
 
 def tag_order(order_id: str) -> None:
