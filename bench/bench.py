@@ -52,7 +52,8 @@ def parse_args() -> argparse.Namespace:
                         help="seconds to wait after the last POST for every order to be final (default 120)")
     parser.add_argument("--no-raw", action="store_true", help="skip the raw store and broker rates")
     parser.add_argument("--tracing-overhead", action="store_true",
-                        help="measure twice, traced and untraced (the sites restarted with OTEL_SDK_DISABLED=true)")
+                        help="measure traced and untraced (the sites restarted with OTEL_SDK_DISABLED=true)")
+    parser.add_argument("--rounds", type=int, default=1, help="with --tracing-overhead: traced/untraced pairs")
     parser.add_argument("--order-site", default=f"http://127.0.0.1:{8001 + offset}")
     parser.add_argument("--inventory-site", default=f"http://127.0.0.1:{8003 + offset}")
     parser.add_argument("--run-dir", type=Path, help="the stack's pid files (default: $ORDERPIPE_STATE/run)")
@@ -321,34 +322,44 @@ def restart_sites(run_dir: Path, **environment) -> None:
 
 
 def tracing_overhead(args) -> tuple[dict, list[str]]:
-    """The same measurement traced (the stack as it runs) and untraced; the figures of both, and the overhead."""
+    """The same measurement traced (the stack as it runs) and untraced, alternately for `--rounds` rounds (other
+    work on the machine changes the CPU an order costs, so one pair can mislead); the figures, and the overhead."""
     run_dir = args.run_dir or Path(settings.STATE_DIR) / "run"
-    print("traced (the stack as it runs):", file=sys.stderr)
-    traced, errors = measure(args)
-    print("untraced (its sites restarted with OTEL_SDK_DISABLED=true):", file=sys.stderr)
-    restart_sites(run_dir, OTEL_SDK_DISABLED="true")
+    runs, errors = {"traced": [], "untraced": []}, []
     try:
-        untraced, more = measure(args)
+        for round_number in range(args.rounds):
+            for mode in runs:
+                if round_number or mode == "untraced":  # the first traced round: the stack as it runs
+                    restart_sites(run_dir, **({"OTEL_SDK_DISABLED": "true"} if mode == "untraced" else {}))
+                print(f"round {round_number + 1}, {mode}:", file=sys.stderr)
+                figures, more = measure(args)
+                runs[mode].append(figures)
+                errors += more
     finally:
-        restart_sites(run_dir)
-    on, off = sites_cpu_ms(traced), sites_cpu_ms(untraced)
-    zipkin = traced["cpu_ms_per_order"].get("zipkin", 0.0)
-    overhead = {"sites_cpu_ms_per_order": {"traced": round(on, 2), "untraced": round(off, 2)},
-                "sites_overhead": round(on / off - 1, 4) if off else None,
-                "zipkin_cpu_ms_per_order": zipkin,
-                "stack_overhead": round(traced["cpu_ms_per_order"]["total"] / untraced["cpu_ms_per_order"]["total"]
-                                        - 1, 4)}
-    return {"traced": traced, "untraced": untraced, "tracing": overhead}, errors + more
+        restart_sites(run_dir)  # traced again
+    mean = lambda mode, cpu: statistics.mean(cpu(figures) for figures in runs[mode])
+    sites = {mode: round(mean(mode, sites_cpu_ms), 2) for mode in runs}
+    stack = {mode: round(mean(mode, lambda f: f["cpu_ms_per_order"]["total"]), 2) for mode in runs}
+    overhead = {"rounds": args.rounds, "sites_cpu_ms_per_order": sites, "stack_cpu_ms_per_order": stack,
+                "sites_overhead": round(sites["traced"] / sites["untraced"] - 1, 4),
+                "stack_overhead": round(stack["traced"] / stack["untraced"] - 1, 4),
+                "sites_overhead_per_round": [round(sites_cpu_ms(on) / sites_cpu_ms(off) - 1, 4)
+                                             for on, off in zip(runs["traced"], runs["untraced"], strict=True)],
+                "zipkin_cpu_ms_per_order": round(mean("traced", lambda f: f["cpu_ms_per_order"].get("zipkin", 0)), 2)}
+    return {"traced": runs["traced"][-1], "untraced": runs["untraced"][-1], "tracing": overhead}, errors
 
 
 def overhead_report(figures: dict) -> list[str]:
     t = figures["tracing"]
-    cpu = t["sites_cpu_ms_per_order"]
+    sites, stack = t["sites_cpu_ms_per_order"], t["stack_cpu_ms_per_order"]
     return [
-        *report(figures["traced"]), "", "untraced:", *report(figures["untraced"]), "",
-        f"tracing         the sites' CPU per order {cpu['untraced']:.2f} ms untraced, {cpu['traced']:.2f} ms traced:"
-        f" {t['sites_overhead']:+.1%}; Zipkin itself {t['zipkin_cpu_ms_per_order']:.2f} ms; whole stack"
-        f" {t['stack_overhead']:+.1%}",
+        "traced (the last round):", *report(figures["traced"]), "", "untraced (the last round):",
+        *report(figures["untraced"]), "",
+        f"tracing         over {t['rounds']} round(s): the sites' CPU per order {sites['untraced']:.2f} ms untraced,"
+        f" {sites['traced']:.2f} ms traced: {t['sites_overhead']:+.1%} (per round: "
+        + ", ".join(f"{o:+.1%}" for o in t["sites_overhead_per_round"]) + ")",
+        f"                whole stack {stack['untraced']:.2f} → {stack['traced']:.2f} ms: {t['stack_overhead']:+.1%};"
+        f" Zipkin itself {t['zipkin_cpu_ms_per_order']:.2f} ms",
     ]
 
 

@@ -48,9 +48,12 @@ def setup(service: str, *, web: bool = False) -> None:
         return
     from opentelemetry.exporter.zipkin.json import ZipkinExporter
     from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
-    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector, Resource
 
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service}))  # the sampler: from the env
+    # The service and what OTEL_RESOURCE_ATTRIBUTES adds, not the SDK's own name and version: Zipkin repeats every
+    # resource attribute as a tag of every span, and encoding them cost a tenth of each span's CPU.
+    resource = Resource({SERVICE_NAME: service}).merge(OTELResourceDetector().detect())
+    provider = TracerProvider(resource=resource)  # the sampler: from the environment (OTEL_TRACES_SAMPLER)
     provider.add_span_processor(_OrderOfParent())
     provider.add_span_processor(exporting(ZipkinExporter()))
     trace.set_tracer_provider(provider)
