@@ -92,7 +92,7 @@ def test_a_declined_payment_ends_the_trace_at_the_payment():
     assert not spans_named(spans, "inventory_updated create", "inventory-service", "PRODUCER")
 
 
-def test_a_dead_lettered_record_says_why_in_the_trace_it_came_with():
+def test_a_dead_lettered_record_says_why_in_the_trace_it_came_with_and_a_replay_goes_on_in_it():
     trace_id, parent_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
     key = f"poison-{uuid.uuid4().hex[:8]}"
     poison = {**order_placed().to_dict(), "schema_version": 99}
@@ -107,6 +107,17 @@ def test_a_dead_lettered_record_says_why_in_the_trace_it_came_with():
     assert consumed["tags"]["dead_letter.topic"] == "order_placed.DLT" and consumed["tags"]["order_id"] == key
     [letter] = spans_named(spans, "order_placed.DLT create", "payment-service", "PRODUCER")
     assert letter["parentId"] == consumed["id"]
+
+    manage_all("manage", "payment", "dlt", "replay", "order_placed")  # (still poison: dead-lettered again)
+
+    def replay_consumed():
+        spans = trace_holding(trace_id, "order_placed create", "payment-service", "PRODUCER")
+        replays = {span["parentId"]: span["id"] for span in
+                   spans_named(spans, "order_placed create", "payment-service", "PRODUCER")}
+        processed = spans_named(spans, "order_placed process", "payment-service", "CONSUMER")
+        return letter["id"] in replays and any(span["parentId"] == replays[letter["id"]] for span in processed)
+
+    wait_for(replay_consumed, timeout=SETTLE, interval=1, what="the replay, and the replayed record's process span")
 
 
 def test_the_relay_resends_an_event_in_the_trace_saved_with_it():
