@@ -1,11 +1,15 @@
 """The span pipeline of every process (common.tracing), with an exporter of the test's own in Zipkin's place."""
 
+import os
+import subprocess
+import sys
 import threading
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from common import tracing
+from tests.stack import REPO
 
 
 class StuckBackend(SpanExporter):
@@ -54,3 +58,20 @@ def test_a_backend_that_refuses_spans_has_them_counted_as_lost():
     processor.force_flush()
     assert dropped("export_failed") - before == 3
     provider.shutdown()
+
+
+WHAT_TRACING_DOES = """
+from common import kafka, tracing
+from common.events import new_event
+event = new_event("order_cancelled", order_id="o-1", payload={"requested_by": "customer"}, producer="test")
+print(tracing.ENABLED, "headers" in kafka.event_record(event), type(tracing.batch_trace([], "group")).__name__)
+"""
+
+
+def test_otel_sdk_disabled_true_leaves_records_without_trace_headers_and_batches_without_spans():
+    def run(disabled: str) -> list[str]:
+        return subprocess.run([sys.executable, "-c", WHAT_TRACING_DOES], cwd=REPO, capture_output=True, text=True,
+                              env={**os.environ, "OTEL_SDK_DISABLED": disabled}, check=True).stdout.split()
+
+    assert run("true") == ["False", "False", "_Untraced"]
+    assert run("false") == ["True", "True", "BatchTrace"]
