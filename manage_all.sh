@@ -13,11 +13,11 @@
 #   ./manage_all.sh bench [--orders N | --duration S] [--rate R] [--clients C] [--timeout S] [--no-raw]
 #                                        measure a running `up`: latency, orders/s, CPU, lag, raw store/broker rates
 #   ./manage_all.sh bench --idle [S]     what a running `up` costs doing nothing: CPU and memory per component
-#   ./manage_all.sh screenshots          retake the README's console pictures (docs/images) while a burst flows
+#   ./manage_all.sh screenshots          retake the README's console and trace pictures (docs/images) while a burst flows
 #   ./manage_all.sh experiment scale | break consumer|site|broker|store | replay GROUP | add-service
 #                                        the course's experiments on a running `up`, each ending in PASS or FAIL
 #   ./manage_all.sh manage SITE ARGS…    manage.py of one site (order|payment|inventory|shipment|notification)
-#   ./manage_all.sh setup                only install (venv, Kafka jars, FerretDB, Mongo Express)
+#   ./manage_all.sh setup                only install (venv, Kafka jars, FerretDB, Mongo Express, Zipkin)
 #
 # Downloads and builds are cached per user (~/.cache/orderpipe) so a fresh clone starts fast;
 # run-time state (logs, pids, broker and store data) stays in the clone under .state/.
@@ -41,6 +41,8 @@ COMPOSE_CHECK_BIN=$CACHE/bin/compose-check-$(cat "$ROOT"/infra/compose-check/{go
 # 1.0.2 does not install from npm (a `patch:` dependency); 1.0.0 works against FerretDB, bar its aggregate view
 MONGO_EXPRESS_VERSION=1.0.0
 MONGO_EXPRESS_PREFIX=$CACHE/mongo-express-$MONGO_EXPRESS_VERSION
+ZIPKIN_VERSION=3.5.1
+ZIPKIN_JAR=$CACHE/m2/io/zipkin/zipkin-server/$ZIPKIN_VERSION/zipkin-server-$ZIPKIN_VERSION-exec.jar
 
 SITES=(order payment inventory shipment notification)  # site N serves on port 8000+N; add a site here
 
@@ -57,6 +59,7 @@ STORE_PORT=$((27017 + OFFSET))
 STORE_DEBUG_PORT=$((8088 + OFFSET))  # FerretDB's metrics and Go profiles (pprof), loopback only
 MONGO_EXPRESS_PORT=$((8081 + OFFSET))
 CONSOLE_PORT=$((9000 + OFFSET))  # the Kafka console, where Kafdrop sits under docker-compose
+ZIPKIN_PORT=$((9411 + OFFSET))  # the trace UI and the spans' endpoint
 # Kafka nodes: one, or three after `up --brokers 3`, which the state folder remembers for status, down and the
 # next up. Node N listens for clients on 9090+2N and for its controller peers on 9091+2N (the first: 9092, 9093).
 BROKERS=$(cat "$STATE/brokers" 2>/dev/null || echo 1)
@@ -83,6 +86,12 @@ export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-$LOCAL_KAFKA}
 # our own nodes: every topic on each of them (ensure_topics), a write acknowledged by a majority (server.properties)
 [[ -n $EXTERNAL_KAFKA ]] || export KAFKA_REPLICATION_FACTOR=${KAFKA_REPLICATION_FACTOR:-$BROKERS}
 export MONGODB_URI=${MONGODB_URI:-$LOCAL_STORE}
+# Every process sends its spans to our Zipkin unless the environment names another collector; `up` traces every
+# order (the SDK's default sampler, parentbased_always_on, unless OTEL_TRACES_SAMPLER says otherwise).
+LOCAL_ZIPKIN=http://127.0.0.1:$ZIPKIN_PORT/api/v2/spans
+EXTERNAL_ZIPKIN=; [[ ${OTEL_EXPORTER_ZIPKIN_ENDPOINT:-$LOCAL_ZIPKIN} == "$LOCAL_ZIPKIN" ]] || EXTERNAL_ZIPKIN=yes
+export OTEL_EXPORTER_ZIPKIN_ENDPOINT=${OTEL_EXPORTER_ZIPKIN_ENDPOINT:-$LOCAL_ZIPKIN}
+export ZIPKIN_UI_URL=${ZIPKIN_UI_URL:-http://127.0.0.1:$ZIPKIN_PORT/zipkin/}
 export ORDERPIPE_STATE=$STATE ORDERPIPE_PORT_OFFSET=$OFFSET
 
 LOGS=$STATE/logs
@@ -180,6 +189,18 @@ setup_mongo_express() {  # optional: without node and npm there is no store UI, 
   fi
 }
 
+setup_zipkin() {  # the trace UI: Zipkin's exec jar from Maven Central, like the Kafka jars
+  [[ -n $EXTERNAL_ZIPKIN || -f $ZIPKIN_JAR ]] && return
+  if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+    say "[setup] skipping Zipkin: java and mvn are missing (Debian: openjdk-17-jre-headless maven)"
+    return
+  fi
+  say "[setup] Zipkin $ZIPKIN_VERSION server (one jar, ~125 MB) from Maven Central into $CACHE/m2"
+  mvn -B -q dependency:get -Dartifact="io.zipkin:zipkin-server:$ZIPKIN_VERSION:jar:exec" -Dtransitive=false \
+    -Dmaven.repo.local="$CACHE/m2" || true
+  [[ -f $ZIPKIN_JAR ]] || say "[setup] Zipkin did not download (mvn's error above): everything else runs without traces"
+}
+
 setup_chromium() {  # for the browser tests and screenshots: Debian's headless chromium and its chromedriver
   [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] && return
   command -v apt-get >/dev/null 2>&1 || die "chromium is missing and there is no apt-get: install chromium and chromedriver into /usr/bin."
@@ -200,6 +221,7 @@ setup() {
   setup_kafka
   setup_ferretdb
   setup_mongo_express
+  setup_zipkin
 }
 
 # ---------------------------------------------------------------- processes
@@ -323,6 +345,13 @@ start_mongo_express() {  # loopback only, behind a login generated into the stat
     start mongo-express "$MONGO_EXPRESS_PREFIX/node_modules/mongo-express" node app.js
 }
 
+start_zipkin() {  # in-memory storage (traces are gone after a restart), loopback only
+  # without our KAFKA_BOOTSTRAP_SERVERS: Zipkin would read it as its own, and collect spans from a `zipkin` topic
+  start zipkin "$STATE" env -u KAFKA_BOOTSTRAP_SERVERS MEM_MAX_SPANS=100000 java -Xms64m -Xmx384m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -jar "$ZIPKIN_JAR" --armeria.ports[0].ip=127.0.0.1 --armeria.ports[0].port="$ZIPKIN_PORT" \
+    --armeria.ports[0].protocols[0]=http --logging.level.root=warn
+}
+
 site_dir() { echo "$ROOT/${1}_site"; }
 existing_sites() { local s; for s in "${SITES[@]}"; do [[ -f $(site_dir "$s")/manage.py ]] && echo "$s"; done; }
 manage() { local site=$1; shift; (cd "$(site_dir "$site")" && "$PY" manage.py "$@"); }
@@ -361,6 +390,7 @@ prepare_sites() {  # one-shot steps before the long-running processes: topics, D
 components() {  # every long-running component, in start order
   [[ -n $EXTERNAL_KAFKA ]] || kafka_nodes
   [[ -n $EXTERNAL_STORE ]] || echo ferretdb
+  [[ -n $EXTERNAL_ZIPKIN || ! -f $ZIPKIN_JAR ]] || echo zipkin
   local s i
   for s in $(existing_sites); do echo "web-$s"; done
   for s in $(existing_sites); do
@@ -389,6 +419,7 @@ start_component() {
       site=${name#relay-}
       start "$name" "$(site_dir "$site")" "$PY" manage.py runrelay ;;
     mongo-express) start_mongo_express ;;
+    zipkin) start_zipkin ;;
     console)  # one process is plenty for a few readers; its broker clients serve one request at a time anyway
       start console "$ROOT/console_site" env WEB_WORKERS=1 "$VENV/bin/gunicorn" console_site.wsgi \
         -c "$ROOT/common/gunicorn.conf.py" --bind "127.0.0.1:$CONSOLE_PORT" ;;
@@ -403,6 +434,7 @@ address_of() {
     web-*) echo "http://127.0.0.1:$(site_port "${1#web-}")/" ;;
     mongo-express) echo "http://127.0.0.1:$MONGO_EXPRESS_PORT/" ;;
     console) echo "http://127.0.0.1:$CONSOLE_PORT/" ;;
+    zipkin) echo "$ZIPKIN_UI_URL" ;;
     *) echo "-" ;;
   esac
 }
@@ -413,6 +445,7 @@ probe_args() {  # how to tell that a component is ready
     ferretdb) echo "mongo $MONGODB_URI" ;;
     web-*) echo "http http://127.0.0.1:$(site_port "${1#web-}")/ready" ;;
     console) echo "http http://127.0.0.1:$CONSOLE_PORT/ready" ;;
+    zipkin) echo "http http://127.0.0.1:$ZIPKIN_PORT/health" ;;
   esac
 }
 
@@ -463,13 +496,14 @@ cmd_up() {
   prepare_sites "${starting[@]}"
   say "Sites and consumers"
   for c in "${wanted[@]}"; do is_kafka_node "$c" || [[ $c == ferretdb ]] || start_component "$c"; done
-  for c in "${wanted[@]}"; do [[ $c == web-* || $c == console ]] && wait_ready "$c" $(probe_args "$c") --deadline 60; done
+  for c in "${wanted[@]}"; do [[ $c == web-* || $c == console || $c == zipkin ]] && wait_ready "$c" $(probe_args "$c") --deadline 60; done
   cmd_status
   # the README's start-up times come from this line
   echo "Up in $((SECONDS - began)) s: setup $((set_up - began)) s, broker and store $((infra_ready - set_up)) s," \
     "sites and consumers $((SECONDS - infra_ready)) s"
   echo "Logs: $LOGS   (./manage_all.sh logs NAME; one order's lines: logs --order ID)"
   if running_pid console >/dev/null; then echo "Kafka console (read-only): $(address_of console)"; fi
+  if running_pid zipkin >/dev/null; then echo "Traces (Zipkin): $ZIPKIN_UI_URL   (search order_id=ID)"; fi
   print_logins
 }
 
@@ -487,9 +521,9 @@ cmd_down() {
   local names=() apps=() infra=() name
   [[ $# -gt 0 ]] && names=("$@") || mapfile -t names < <(ls "$RUN" 2>/dev/null | sed -n 's/\.pid$//p')
   for name in "${names[@]}"; do
-    case $name in kafka | kafka-[0-9] | ferretdb) infra+=("$name") ;; *) apps+=("$name") ;; esac
+    case $name in kafka | kafka-[0-9] | ferretdb | zipkin) infra+=("$name") ;; *) apps+=("$name") ;; esac
   done
-  # the sites and consumers first (they finish their current event), the broker and store last
+  # the sites and consumers first (they finish their current event and send its spans), broker, store, Zipkin last
   [[ ${#apps[@]} -eq 0 ]] || stop "${apps[@]}"
   [[ ${#infra[@]} -eq 0 ]] || stop "${infra[@]}"
 }
@@ -526,6 +560,8 @@ cmd_test() {
   # the stuck-order tests wait this long instead of a minute
   export ORDER_STUCK_AFTER_SECONDS=${ORDER_STUCK_AFTER_SECONDS:-5}
   export ORDERPIPE_WRITE_HOLDS=true  # tests/faults/test_zombie.py freezes a consumer at a write (common/mongo.py)
+  # spans reach Zipkin within a second instead of five, so the trace tests wait less
+  export OTEL_BSP_SCHEDULE_DELAY=${OTEL_BSP_SCHEDULE_DELAY:-1000}
   setup_chromium  # tests/browser
   [[ -n $EXTERNAL_STORE ]] || build_ferretdb "$FERRETDB_UPSTREAM_BIN"  # tests/infra/test_store_differential.py
   export ORDERPIPE_FERRETDB_BIN=$FERRETDB_BIN ORDERPIPE_FERRETDB_UPSTREAM_BIN=$FERRETDB_UPSTREAM_BIN
@@ -548,7 +584,7 @@ cmd_demo() {
 cmd_screenshots() {
   setup_chromium
   "$PY" "$ROOT/infra/screenshots.py" --order-site "http://127.0.0.1:$(site_port order)" \
-    --console "http://127.0.0.1:$CONSOLE_PORT" "$@"
+    --console "http://127.0.0.1:$CONSOLE_PORT" --zipkin "$ZIPKIN_UI_URL" "$@"
 }
 
 cmd_bench() {

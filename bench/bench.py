@@ -4,7 +4,9 @@ Places orders (as fast as C clients can, or at a fixed rate; for a count or a du
 that end them on Kafka, instead of asking the order site for each (that would cost the site CPU). Reports the
 POST latency, the end-to-end latency (POST → SHIPPED or CANCELLED), the sustained rate, the CPU each component
 spent per order, the peak consumer lag per group and the peak RSS per process; then, in the same run, the
-store's and the broker's raw rates, and the pipeline as a fraction of each. The progress bar goes to stderr;
+store's and the broker's raw rates, and the pipeline as a fraction of each. With `--tracing-overhead`, the
+same orders twice: as the stack runs (traced), then with its sites restarted untraced (OTEL_SDK_DISABLED=true),
+and the CPU per order of each (the sites are restarted traced at the end). The progress bar goes to stderr;
 the last line of stdout is one JSON object with every figure. Exits 1 if any order failed.
 """
 
@@ -13,6 +15,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -28,6 +31,8 @@ from tqdm import tqdm
 from bench import orders, raw, watch
 from common.events import TOPICS, OrderEnd
 
+MANAGE_ALL = Path(__file__).resolve().parent.parent / "manage_all.sh"
+INFRASTRUCTURE = ("kafka", "ferretdb", "zipkin", "mongo-express", "console")  # not the sites' own processes
 SAMPLE_CHECKED = 20  # orders whose final status is also read from the order site afterwards
 SAMPLE_WAIT_SECONDS = 10
 LATE_SECONDS = 0.1  # fixed rate: a POST that starts later than this after its due time missed the schedule
@@ -46,6 +51,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=120,
                         help="seconds to wait after the last POST for every order to be final (default 120)")
     parser.add_argument("--no-raw", action="store_true", help="skip the raw store and broker rates")
+    parser.add_argument("--tracing-overhead", action="store_true",
+                        help="measure traced and untraced (the sites restarted with OTEL_SDK_DISABLED=true)")
+    parser.add_argument("--rounds", type=int, default=1, help="with --tracing-overhead: traced/untraced pairs")
     parser.add_argument("--order-site", default=f"http://127.0.0.1:{8001 + offset}")
     parser.add_argument("--inventory-site", default=f"http://127.0.0.1:{8003 + offset}")
     parser.add_argument("--run-dir", type=Path, help="the stack's pid files (default: $ORDERPIPE_STATE/run)")
@@ -297,6 +305,64 @@ def report(f: dict) -> list[str]:
     return lines
 
 
+def sites_cpu_ms(figures: dict) -> float:
+    """CPU ms per order of the sites' own processes (web, consumers, relay): where tracing runs."""
+    return sum(ms for name, ms in figures["cpu_ms_per_order"].items()
+               if name != "total" and not name.startswith(INFRASTRUCTURE))
+
+
+def restart_sites(run_dir: Path, **environment) -> None:
+    names = [path.stem for path in run_dir.glob("*.pid") if path.stem.startswith(("web-", "consumer-", "relay-"))]
+    # not this process's Django settings and path (the order site's), nor its tracing switch
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("OTEL_SDK_DISABLED", "DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
+    for command in ("down", "up"):
+        subprocess.run([str(MANAGE_ALL), command, *names], env={**env, **environment}, check=True,
+                       stdout=subprocess.DEVNULL, timeout=600)
+
+
+def tracing_overhead(args) -> tuple[dict, list[str]]:
+    """The same measurement traced (the stack as it runs) and untraced, alternately for `--rounds` rounds (other
+    work on the machine changes the CPU an order costs, so one pair can mislead); the figures, and the overhead."""
+    run_dir = args.run_dir or Path(settings.STATE_DIR) / "run"
+    runs, errors = {"traced": [], "untraced": []}, []
+    try:
+        for round_number in range(args.rounds):
+            for mode in runs:
+                if round_number or mode == "untraced":  # the first traced round: the stack as it runs
+                    restart_sites(run_dir, **({"OTEL_SDK_DISABLED": "true"} if mode == "untraced" else {}))
+                print(f"round {round_number + 1}, {mode}:", file=sys.stderr)
+                figures, more = measure(args)
+                runs[mode].append(figures)
+                errors += more
+    finally:
+        restart_sites(run_dir)  # traced again
+    mean = lambda mode, cpu: statistics.mean(cpu(figures) for figures in runs[mode])
+    sites = {mode: round(mean(mode, sites_cpu_ms), 2) for mode in runs}
+    stack = {mode: round(mean(mode, lambda f: f["cpu_ms_per_order"]["total"]), 2) for mode in runs}
+    overhead = {"rounds": args.rounds, "sites_cpu_ms_per_order": sites, "stack_cpu_ms_per_order": stack,
+                "sites_overhead": round(sites["traced"] / sites["untraced"] - 1, 4),
+                "stack_overhead": round(stack["traced"] / stack["untraced"] - 1, 4),
+                "sites_overhead_per_round": [round(sites_cpu_ms(on) / sites_cpu_ms(off) - 1, 4)
+                                             for on, off in zip(runs["traced"], runs["untraced"], strict=True)],
+                "zipkin_cpu_ms_per_order": round(mean("traced", lambda f: f["cpu_ms_per_order"].get("zipkin", 0)), 2)}
+    return {"traced": runs["traced"][-1], "untraced": runs["untraced"][-1], "tracing": overhead}, errors
+
+
+def overhead_report(figures: dict) -> list[str]:
+    t = figures["tracing"]
+    sites, stack = t["sites_cpu_ms_per_order"], t["stack_cpu_ms_per_order"]
+    return [
+        "traced (the last round):", *report(figures["traced"]), "", "untraced (the last round):",
+        *report(figures["untraced"]), "",
+        f"tracing         over {t['rounds']} round(s): the sites' CPU per order {sites['untraced']:.2f} ms untraced,"
+        f" {sites['traced']:.2f} ms traced: {t['sites_overhead']:+.1%} (per round: "
+        + ", ".join(f"{o:+.1%}" for o in t["sites_overhead_per_round"]) + ")",
+        f"                whole stack {stack['untraced']:.2f} → {stack['traced']:.2f} ms: {t['stack_overhead']:+.1%};"
+        f" Zipkin itself {t['zipkin_cpu_ms_per_order']:.2f} ms",
+    ]
+
+
 def main() -> int:
     args = parse_args()
     django.setup()
@@ -309,14 +375,14 @@ def main() -> int:
               file=sys.stderr)
         return 2
     try:
-        figures, errors = measure(args)
+        figures, errors = tracing_overhead(args) if args.tracing_overhead else measure(args)
     except (KafkaError, PyMongoError) as error:
         print(f"bench: the broker or the store failed: {error!r}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("bench: interrupted, no figures", file=sys.stderr)
         return 130
-    print("\n".join(report(figures)))
+    print("\n".join(overhead_report(figures) if args.tracing_overhead else report(figures)))
     print(json.dumps(figures), flush=True)
     return 1 if errors else 0
 

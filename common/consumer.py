@@ -16,7 +16,8 @@ the batch's partitions (common.fencing): a consumer that wakes from a freeze to 
 handled by another drops the batch, uncommitted, instead of writing over its successor. When a
 handler fails on a batch, the batch is halved until the event it cannot handle is alone, and only
 that one goes to `<topic>.DLT`, with the reason. SIGTERM finishes the current batch, commits and
-closes.
+closes. Traced (common.tracing), each record gets a span in its order's trace, and the events it
+causes are made under that span.
 """
 
 import logging
@@ -31,7 +32,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from pymongo import ReturnDocument
 from tenacity import Retrying, retry_if_exception_type, wait_exponential
 
-from common import fencing, kafka, metrics, mongo
+from common import fencing, kafka, metrics, mongo, tracing
 from common.events import Event, PoisonEvent, parse_event
 from common.logging import log_handled_events
 
@@ -112,6 +113,10 @@ class ConsumerLoop:
 
     def process(self, records: list) -> None:
         """Handle one poll batch: results written, caused events and dead letters acknowledged by the broker."""
+        with tracing.batch_trace(records, self.group) as self._trace:
+            self._process(records)
+
+    def _process(self, records: list) -> None:
         started = time.perf_counter()
         self._records = {}
         self._outgoing = []  # records to send: the events the handlers return, and dead letters
@@ -127,6 +132,7 @@ class ConsumerLoop:
             if event.event_id in seen:  # delivered twice in one batch: once is enough
                 continue
             seen.add(event.event_id)
+            self._trace.carried(record, event)
             position = Position(record.topic, record.partition, record.offset)
             self._records[position] = record
             batches.setdefault(self.handlers[record.topic], []).append(Delivery(event, position))
@@ -134,7 +140,7 @@ class ConsumerLoop:
             with fencing.writing_as(self.group, self._epochs_of(batch)):
                 self._handle(handler, batch)
         self._retry(lambda: kafka.send_all(self._outgoing))
-        log_handled_events(self._handled)
+        log_handled_events(self._handled, self._trace.log_ids)
         self.processed += len(records)
         log.info("batch of %d event(s) handled, %d sent", len(records), len(self._outgoing))
         metrics.BATCH_SIZE.observe(len(records))
@@ -158,7 +164,7 @@ class ConsumerLoop:
             log.exception("handler failed on %s", batch[0].position)
             self._dead_letter(self._records[batch[0].position], f"handler error: {type(error).__name__}: {error}")
             return
-        self._outgoing += [kafka.event_record(event) for event in caused]
+        self._outgoing += [kafka.event_record(event, self._trace.cause_of(event)) for event in caused]
         self._handled += batch
         for _, position in batch:
             metrics.EVENTS_CONSUMED.labels(position.topic, "handled").inc()
@@ -172,7 +178,8 @@ class ConsumerLoop:
 
     def _dead_letter(self, record, reason: str) -> None:
         log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
-        self._outgoing.append(kafka.dead_letter_record(record, reason, self.group))
+        self._trace.dead_lettered(record, reason)
+        self._outgoing.append(kafka.dead_letter_record(record, reason, self.group, self._trace.context_at(record)))
         metrics.EVENTS_CONSUMED.labels(record.topic, "dead_lettered").inc()
 
     def _retry(self, call):

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from kafka import KafkaConsumer, TopicPartition
 
-from common import kafka
+from common import kafka, tracing
 
 REPLAY_GROUP = "dlt-replay"  # its committed offsets remember what was already replayed
 
@@ -70,8 +70,13 @@ def replay_one(topic: str, partition: int, offset: int) -> DeadLetter | None:
 
 
 def _replay_record(topic: str, record) -> dict:
-    return {"topic": topic, "key": record.key, "value": record.value,
-            "headers": [("dlt.replayed_from", f"{record.partition}:{record.offset}".encode())]}
+    """The dead letter back on its topic, in the trace it was dead-lettered in (its order's)."""
+    headers = [("dlt.replayed_from", f"{record.partition}:{record.offset}".encode())]
+    if tracing.ENABLED:
+        key = record.key.decode(errors="replace") if record.key else ""
+        parent = tracing.context_from(tracing.traceparent_header(record.headers))
+        headers += tracing.record_headers(topic, key, parent)
+    return {"topic": topic, "key": record.key, "value": record.value, "headers": headers}
 
 
 def replay(topic: str) -> list[DeadLetter]:

@@ -11,8 +11,14 @@ def manage(settings_module: str) -> None:
     execute_from_command_line(sys.argv)
 
 
-def wsgi(settings_module: str):
+def wsgi(settings_module: str, *, traced: bool = True):
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
+    from django.conf import settings
     from django.core.wsgi import get_wsgi_application
+
+    from common import tracing
+
+    if traced:  # before the application loads its middleware; gunicorn imports this in each worker, after the fork
+        tracing.setup(settings.SERVICE, web=True)
 
     return get_wsgi_application()

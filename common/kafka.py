@@ -14,6 +14,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from common import tracing
 from common.events import TOPICS, Event, now_iso
 
 log = logging.getLogger(__name__)
@@ -64,12 +65,18 @@ def _discard_producer() -> None:
         stale.close(timeout=0)
 
 
-def event_record(event: Event) -> dict:
-    return {"topic": event.event_type, "key": event.order_id.encode(), "value": event.to_bytes()}
+def event_record(event: Event, trace_parent=None) -> dict:
+    """The record of an event; traced, its headers carry the trace of the work that made it (`trace_parent`, a
+    span's context, or else the current span)."""
+    record = {"topic": event.event_type, "key": event.order_id.encode(), "value": event.to_bytes()}
+    if tracing.ENABLED:
+        record["headers"] = tracing.record_headers(event.event_type, event.order_id, trace_parent)
+    return record
 
 
-def dead_letter_record(record, reason: str, group: str) -> dict:
-    """A consumed record's copy for `<topic>.DLT`: same key and value, headers saying why and where it came from."""
+def dead_letter_record(record, reason: str, group: str, trace_parent=None) -> dict:
+    """A consumed record's copy for `<topic>.DLT`: same key and value, headers saying why and where it came from
+    (and, traced, the trace it belongs to, which a replay continues)."""
     headers = [
         ("dlt.reason", reason.encode()),
         ("dlt.topic", record.topic.encode()),
@@ -78,6 +85,9 @@ def dead_letter_record(record, reason: str, group: str) -> dict:
         ("dlt.group", group.encode()),
         ("dlt.failed_at", now_iso().encode()),
     ]
+    if tracing.ENABLED:
+        key = record.key.decode(errors="replace") if record.key else ""
+        headers += tracing.record_headers(f"{record.topic}.DLT", key, trace_parent)
     return {"topic": f"{record.topic}.DLT", "key": record.key, "value": record.value, "headers": headers}
 
 

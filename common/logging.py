@@ -8,6 +8,8 @@ can gather one order's lines from every component's log.
 import logging
 import time
 
+from common import tracing
+
 request_log = logging.getLogger("orderpipe.requests")
 event_log = logging.getLogger("orderpipe.events")
 
@@ -32,6 +34,15 @@ class RequestLogMiddleware:
         return response
 
 
+class TraceIds(logging.Filter):
+    """Every line logged within a span names it (trace_id, span_id): a log line and its trace meet."""
+
+    def filter(self, record) -> bool:
+        if tracing.ENABLED and not hasattr(record, "trace_id"):
+            record.__dict__.update(tracing.log_ids())
+        return True
+
+
 def _order_id(request, response) -> str | None:
     """From the path (`/orders/<order_id>`, `/payments/<order_id>`, …), else from the answer (`POST /orders`)."""
     match = request.resolver_match
@@ -41,8 +52,9 @@ def _order_id(request, response) -> str | None:
     return data.get("order_id") if isinstance(data, dict) else None
 
 
-def log_handled_events(deliveries) -> None:
-    """One line per event of a batch whose results are written and whose caused events the broker has."""
+def log_handled_events(deliveries, trace_ids=lambda position: {}) -> None:
+    """One line per event of a batch whose results are written and whose caused events the broker has; with
+    `trace_ids(position)`, each names the span of its record (common.tracing)."""
     if not event_log.isEnabledFor(logging.INFO):
         return
     for event, position in deliveries:
@@ -51,5 +63,5 @@ def log_handled_events(deliveries) -> None:
             position.partition, position.offset,
             extra={"order_id": event.order_id, "event_id": event.event_id, "event_type": event.event_type,
                    "correlation_id": event.correlation_id, "topic": position.topic,
-                   "partition": position.partition, "offset": position.offset},
+                   "partition": position.partition, "offset": position.offset, **trace_ids(position)},
         )

@@ -26,7 +26,7 @@ from pymongo import DeleteOne
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from common import kafka, metrics, mongo
+from common import kafka, metrics, mongo, tracing
 from common.events import Event, event_from_dict
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,8 @@ def mark_pending(collection: Collection, document_id: str, event: Event, *, reco
     """Call before the write that `event` announces, which stores the event's id in the document's field
     `recorded_as`: the relay sends the event only if that write happened."""
     mark = {"_id": event.event_id, "collection": collection.name, "document_id": document_id,
-            "recorded_as": recorded_as, "since": datetime.now(UTC), "event": event.to_dict()}
+            "recorded_as": recorded_as, "since": datetime.now(UTC), "event": event.to_dict(),
+            "traceparent": tracing.current_traceparent()}  # a re-send continues the trace of the work that made it
     try:
         _marks(collection).insert_one(mark)
     except DuplicateKeyError:  # a write retried after its reply was lost finds its own mark
@@ -128,7 +129,8 @@ def relay(collections: list[Collection], *, older_than: float) -> int:
         # write may have been refused (a cancel request on an order that became final meanwhile)
         recorded = {mark["_id"]: _recorded_event_id(collection, mark) for mark in stale}
         written = [mark for mark in stale if recorded[mark["_id"]] == mark["_id"]]
-        kafka.publish([event_from_dict(mark["event"]) for mark in written])
+        kafka.send_all([kafka.event_record(event_from_dict(mark["event"]),
+                                           tracing.context_from(mark.get("traceparent"))) for mark in written])
         # A mark whose document records another event was superseded (a retried request made a new one), so it
         # never goes; one whose write may still be under way waits an hour before it is given up.
         orphans = [mark for mark in stale if mark not in written and (

@@ -23,10 +23,11 @@ KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092
 KAFKA_TOPIC_PARTITIONS = env.int("KAFKA_TOPIC_PARTITIONS", default=6)
 KAFKA_REPLICATION_FACTOR = env.int("KAFKA_REPLICATION_FACTOR", default=1)
 MONGODB_URI = env("MONGODB_URI", default="mongodb://127.0.0.1:27017/")
-# "auto": serialize writers of shared documents only on a store that does not isolate them (FerretDB v1);
-# "yes"/"no" force it. See common.mongo.
 # test stacks only: lets tests/faults/test_zombie.py freeze a consumer at a write (common.mongo.wait_while_held)
 MONGODB_WRITE_HOLDS = env.bool("ORDERPIPE_WRITE_HOLDS", default=False)
+# Where a person opens a trace (the console links each order to its own); the spans go to
+# OTEL_EXPORTER_ZIPKIN_ENDPOINT (common/tracing.py).
+ZIPKIN_UI_URL = env("ZIPKIN_UI_URL", default="http://127.0.0.1:9411/zipkin/")
 # An outbox entry older than this is re-sent by the relay (the normal path sends at once).
 OUTBOX_RELAY_AFTER_SECONDS = env.float("OUTBOX_RELAY_AFTER_SECONDS", default=2.0)
 
@@ -118,7 +119,10 @@ LOGGING = {
         "json": {"()": "pythonjsonlogger.json.JsonFormatter", "fmt": "%(levelname)s %(name)s %(message)s",
                  "rename_fields": {"levelname": "level", "name": "logger"}, "timestamp": True},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "filters": {"trace_ids": {"()": "common.logging.TraceIds"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["trace_ids"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"kafka": {"level": "WARNING"}, "pymongo": {"level": "WARNING"}},
+    # the span processor warns once per span it drops: orderpipe_spans_dropped_total counts them instead
+    "loggers": {"kafka": {"level": "WARNING"}, "pymongo": {"level": "WARNING"},
+                "opentelemetry.sdk._shared_internal": {"level": "ERROR"}},
 }

@@ -1,8 +1,10 @@
 """`./manage_all.sh screenshots`: retake the README's pictures of the Kafka console (docs/images/console-*.png)
-from the real pages, with headless Chromium, while a burst of orders flows through a running `up`.
+and of an order's trace in Zipkin (docs/images/zipkin-trace-of-an-order.png) from the real pages, with headless
+Chromium, while a burst of orders flows through a running `up`.
 
 The burst is the benchmark's (`./manage_all.sh bench --rate R --duration S`), so the overview shows rates and
-lag; the follow-an-order picture is of the README's sample order (infra/demo.py), placed during the burst.
+lag; the follow-an-order and trace pictures are of the README's sample order (infra/demo.py), placed during the
+burst.
 """
 
 import argparse
@@ -25,8 +27,10 @@ PICTURES = [
 
 
 def screenshot(url: str, path: Path, height: int) -> None:
+    # a virtual time budget: Zipkin's page is drawn by its scripts after the load, which the picture must wait for
     subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--hide-scrollbars", f"--window-size=1280,{height}", f"--screenshot={path}", url],
+                    "--hide-scrollbars", f"--window-size=1280,{height}", "--virtual-time-budget=10000",
+                    f"--screenshot={path}", url],
                    check=True, capture_output=True, timeout=120)
     print(f"    {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}  ←  {url}")
 
@@ -47,6 +51,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--order-site", required=True)
     parser.add_argument("--console", required=True)
+    parser.add_argument("--zipkin", required=True, help="Zipkin's UI, e.g. http://127.0.0.1:9411/zipkin/")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images")
     parser.add_argument("--rate", type=float, default=15, help="orders per second of the burst (default 15)")
     parser.add_argument("--after", type=float, default=10, help="seconds of burst before the first picture")
@@ -64,6 +69,10 @@ def main() -> int:
             args.out.mkdir(parents=True, exist_ok=True)
             for name, path, height in PICTURES:
                 screenshot(args.console + path.format(order_id=order_id), args.out / name, height)
+            placement = requests.get(f"{args.order_site}/orders/{order_id}/timeline", timeout=10).json()[0]
+            if placement["trace_id"]:  # (not with OTEL_SDK_DISABLED=true)
+                screenshot(f"{args.zipkin}traces/{placement['trace_id']}", args.out / "zipkin-trace-of-an-order.png",
+                           1000)
         finally:
             status = bench.wait(timeout=duration + 300)
         if status != 0:

@@ -30,6 +30,11 @@ def console_url(path: str) -> str:
     return f"http://127.0.0.1:{9000 + OFFSET}{path}"
 
 
+def zipkin_url(path: str) -> str:
+    """Zipkin, the test stack's trace backend (its API under /api/v2, its UI under /zipkin/)."""
+    return f"http://127.0.0.1:{9411 + OFFSET}{path}"
+
+
 def wait_for(check, *, timeout: float = 30, interval: float = 0.1, what: str = "condition"):
     """Poll `check` until it returns something truthy, and return that; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout

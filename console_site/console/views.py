@@ -2,6 +2,7 @@
 
 import functools
 import logging
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import Http404, HttpResponse
@@ -9,6 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 from kafka.errors import KafkaError
 
+from common import tracing
 from common.events import TOPICS
 from console import broker
 from console.forms import MessagesQuery, OrderQuery
@@ -102,8 +104,18 @@ def order_follow(request):
         return _page(request, "order.html", context, status=400)
     order_id = query.cleaned_data["order_id"]
     if order_id:
-        context.update(order_id=order_id, hops=broker.causal_order(broker.order_events(order_id)))
+        hops = broker.causal_order(broker.order_events(order_id))
+        context.update(order_id=order_id, hops=hops, trace_url=_trace_url(order_id, hops))
     return _page(request, "order.html", context)
+
+
+def _trace_url(order_id: str, hops: list) -> str:
+    """The order's trace in Zipkin: the one its first event's traceparent names, else a search by its order_id."""
+    for hop in hops:
+        trace_id = tracing.trace_id_of(dict(hop.message.headers).get(tracing.TRACEPARENT))
+        if trace_id:
+            return f"{settings.ZIPKIN_UI_URL}traces/{trace_id}"
+    return f"{settings.ZIPKIN_UI_URL}?{urlencode({'annotationQuery': f'order_id={order_id}'})}"
 
 
 @require_safe

@@ -7,6 +7,7 @@ from enum import StrEnum
 from django.conf import settings
 from prometheus_client import Gauge
 
+from common import tracing
 from orders import store
 from orders.store import FINAL_STATUSES, STATUS_RANK, OrderStatus
 
@@ -38,6 +39,7 @@ def order_timeline(order: dict) -> list[dict]:
         "occurred_at": order["created_at"].isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "applied_at": None,
         "status": OrderStatus.PENDING,
+        "trace_id": tracing.trace_id_of(order.get("traceparent")),  # the order's trace, in Zipkin
     }
     cancel = order.get("cancel")
     entries = store.timeline_of(order["_id"])

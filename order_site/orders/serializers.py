@@ -90,6 +90,8 @@ class TimelineEntry(serializers.Serializer):
     occurred_at = serializers.CharField()
     applied_at = serializers.CharField(allow_null=True)
     note = serializers.CharField(default="", help_text="what the step meant for the order")
+    trace_id = serializers.CharField(default=None, allow_null=True, help_text="on the placement: the order's trace "
+                                     "(Zipkin: /zipkin/traces/<trace_id>), when it was traced")
 
 
 def order_lines(items: list[dict]) -> list[dict]:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 
-from common import kafka, outbox
+from common import kafka, outbox, tracing
 from common.consumer import Delivery
 from common.events import (
     CANCELLATION_REASONS,
@@ -64,6 +64,7 @@ def order_place(
     the same order; the same key with another body raises IdempotencyConflict.
     """
     order_id = str(uuid.uuid4())
+    tracing.tag_order(order_id)
     payload = {
         "customer_id": customer_id,
         "items": items,
@@ -77,6 +78,7 @@ def order_place(
         if claim["fingerprint"] != fingerprint:
             raise IdempotencyConflict(idempotency_key)
         order_id = claim["order_id"]  # the key's order, which a crashed earlier request may not have stored yet
+        tracing.tag_order(order_id)
         existing = store.order_get(order_id)
         if existing:
             return existing, False
@@ -94,6 +96,7 @@ def order_place(
         "created_at": now,
         "updated_at": now,
         "placed_event_id": event.event_id,
+        "traceparent": tracing.current_traceparent(),  # the order's trace: its cancel and re-drives join it
     }
     outbox.mark_pending(store.orders(), order_id, event, recorded_as="placed_event_id")
     store.unfinished_add(order_id, now)
@@ -117,6 +120,11 @@ def order_cancel(*, order_id: str, requested_by: str = "customer", note: str | N
         raise OrderFinal(order["status"])
     if order.get("cancel"):
         return order
+    with tracing.order_work("order cancel", order_id, continues=order.get("traceparent")):
+        return _cancel_request(order_id, requested_by, note)
+
+
+def _cancel_request(order_id: str, requested_by: str, note: str | None) -> dict:
     event = new_event("order_cancelled", order_id=order_id, producer=settings.SERVICE,
                       payload={"requested_by": requested_by, "note": note})
     cancel = {"event_id": event.event_id, "requested_by": requested_by, "note": note,
@@ -216,6 +224,7 @@ def order_redrive(order_id: str) -> Event:
     if order["final"]:
         raise OrderFinal(order["status"])
     last = selectors.order_timeline(order)[-1]
+    traceparent = order.get("traceparent")  # the re-sent event continues the order's trace
     if last["event_type"] == "order_placed":
         event = _placed_event(order)
     elif last["event_type"] == "order_cancelled":
@@ -225,7 +234,9 @@ def order_redrive(order_id: str) -> Event:
         if record is None:
             raise EventGone(f"{last['event_type']} at {last['topic']}[{last['partition']}]@{last['offset']}")
         event = parse_event(record.value, last["topic"])
-    kafka.publish([event])
+        traceparent = tracing.traceparent_header(record.headers) or traceparent
+    with tracing.order_work("order re-drive", order_id, continues=traceparent):
+        kafka.publish([event])
     log.info("order %s re-driven: %s %s sent again", order_id, event.event_type, event.event_id)
     return event
 

@@ -98,3 +98,16 @@ def test_the_order_site_s_swagger_ui_renders_its_operations(browser):
     operations = wait_until(browser, lambda d: texts(d, ".opblock-summary"), "Swagger UI's operations")
     assert any("POST" in op and "/orders" in op for op in operations), operations
     assert any("GET" in op and "/orders/{order_id}" in op for op in operations), operations
+
+
+def test_follow_an_order_links_to_its_trace_and_zipkin_draws_all_five_services(browser):
+    order_id = requests.post(url("order", "/orders"), json=OrderRequestFactory(), timeout=30).json()["order_id"]
+    wait_for(lambda: order_status(order_id) == "SHIPPED", timeout=120, what="the order to ship")
+
+    browser.get(console_url(f"/orders?order_id={order_id}"))
+    act(browser, lambda d: d.find_element(By.ID, "trace-link").click(), "a click on the order's trace")
+    services = {f"{site}-service" for site in ("order", "payment", "inventory", "shipment", "notification")}
+    # Zipkin's page fills in as the processes' spans arrive (each sends them within a second or so): reload until
+    wait_until(browser, lambda d: all(f"{service}:" in d.find_element(By.TAG_NAME, "body").text for service in services)
+               or d.refresh(), "Zipkin's trace page to show the five services")
+    assert "/zipkin/traces/" in browser.current_url

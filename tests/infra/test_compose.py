@@ -24,7 +24,7 @@ APP_ROOT = "/app"  # where the Dockerfile copies the repository
 SITES = {"order": 8001, "payment": 8002, "inventory": 8003, "shipment": 8004, "notification": 8005}
 
 EXPECTED_SERVICES = {
-    "kafka", "mongo", "kafdrop", "mongo-express", "topics", "order-relay",
+    "kafka", "mongo", "kafdrop", "mongo-express", "zipkin", "topics", "order-relay",
     *(f"{site}-web" for site in SITES),
     *(f"{site}-consumer" for site in SITES),
 }
@@ -35,13 +35,14 @@ EXPECTED_PORTS = {
     "mongo": {27017: 27017},
     "kafdrop": {9000: 9000},
     "mongo-express": {8081: 8081},
+    "zipkin": {9411: 9411},
     **{f"{site}-web": {port: port} for site, port in SITES.items()},
 }
 
 ALLOWED_CONDITIONS = {"service_healthy", "service_completed_successfully"}
 
 # The processes that run the project's own code (they need the site settings and env).
-PROJECT_SERVICES = EXPECTED_SERVICES - {"kafka", "mongo", "kafdrop", "mongo-express"}
+PROJECT_SERVICES = EXPECTED_SERVICES - {"kafka", "mongo", "kafdrop", "mongo-express", "zipkin"}
 
 # The variables compose refuses to start without (`${NAME:?…}`), given values a test can recognise.
 SECRETS = {"DJANGO_SECRET_KEY": "secret-key-from-the-environment",

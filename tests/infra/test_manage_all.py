@@ -36,10 +36,11 @@ def test_up_status_down_leaves_no_process_behind(state):
     status = run(state, "status").stdout
     rows = {line.split()[0]: line.split()[1:] for line in status.splitlines()[1:] if line.strip()}
     expected = {"kafka", "ferretdb", "relay-order"} | {f"{kind}-{site}" for kind in ("web",) for site in SITES}
-    expected |= {f"consumer-{site}-1" for site in SITES} | {"console", "mongo-express"}
+    expected |= {f"consumer-{site}-1" for site in SITES} | {"console", "mongo-express", "zipkin"}
     assert set(rows) == expected, status
     assert all(row[0] == "running" for row in rows.values()), status
-    assert all(rows[name][2] == "yes" for name in rows if name.startswith(("web-", "kafka", "ferretdb"))), status
+    probed = ("web-", "kafka", "ferretdb", "zipkin")
+    assert all(rows[name][2] == "yes" for name in rows if name.startswith(probed)), status
     pids = {name: int(row[1]) for name, row in rows.items()}
 
     again = run(state, "up")  # idempotent: nothing new is started

@@ -1,6 +1,7 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from common import dead_letters
+from common import dead_letters, tracing
 from common.events import TOPICS
 
 
@@ -23,5 +24,6 @@ class Command(BaseCommand):
                 )
             self.stdout.write(f"{len(letters)} dead letter(s) on {topic}.DLT")
         else:
+            tracing.setup(settings.SERVICE)  # a replayed event goes on in its order's trace, and the replay is in it
             replayed = dead_letters.replay(topic)
             self.stdout.write(f"replayed {len(replayed)} dead letter(s) to {topic}")

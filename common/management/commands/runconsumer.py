@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from common import tracing
 from common.consumer import ConsumerLoop
 from common.registry import site_handlers
 
@@ -18,6 +19,7 @@ class Command(BaseCommand):
         handlers = site_handlers()
         if not handlers:
             raise CommandError("no app of this site registers handlers (a `handlers` module with HANDLERS)")
+        tracing.setup(settings.SERVICE)
         ConsumerLoop(
             group=settings.SERVICE,
             handlers=handlers,

@@ -6,7 +6,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from common import outbox
+from common import outbox, tracing
 from common.consumer import TRANSIENT_ERRORS
 from common.registry import site_chores, site_outboxes
 
@@ -26,10 +26,12 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         collections, chores, chores_due = site_outboxes(), site_chores(), 0.0
+        tracing.setup(settings.SERVICE)
         log.info("relaying outboxes every %.1fs", options["interval"])
         while not stop.wait(options["interval"]):
             try:
-                outbox.relay([get() for get in collections], older_than=settings.OUTBOX_RELAY_AFTER_SECONDS)
+                with tracing.untraced_store():  # a scan every half second is nobody's order; a re-send is traced
+                    outbox.relay([get() for get in collections], older_than=settings.OUTBOX_RELAY_AFTER_SECONDS)
                 if time.monotonic() >= chores_due:
                     for chore in chores:
                         chore()
