@@ -534,12 +534,10 @@ cmd_screenshots() {
 
 cmd_bench() {
   secret_key  # the bench reads the project's producer settings through the order site's Django settings
-  if [[ ${1:-} == --pages ]]; then
+  if [[ ${1:-} == --pages ]]; then  # the sites' addresses come from ORDERPIPE_PORT_OFFSET
     shift
-    local s sites=()
-    for s in "${SITES[@]}"; do sites+=("http://127.0.0.1:$(site_port "$s")"); done
     (cd "$ROOT" && DJANGO_SETTINGS_MODULE=order_site.settings PYTHONPATH="$ROOT/order_site:$ROOT" "$PY" -m bench.pages \
-      --sites "$(IFS=,; echo "${sites[*]}")" --run-dir "$RUN" "$@")
+      --run-dir "$RUN" "$@")
     return
   fi
   (cd "$ROOT" && DJANGO_SETTINGS_MODULE=order_site.settings PYTHONPATH="$ROOT/order_site:$ROOT" "$PY" -m bench.bench \
