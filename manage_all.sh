@@ -534,12 +534,8 @@ cmd_screenshots() {
 
 cmd_bench() {
   secret_key  # the bench reads the project's producer settings through the order site's Django settings
-  if [[ ${1:-} == --pages ]]; then  # the sites' addresses come from ORDERPIPE_PORT_OFFSET
-    shift
-    (cd "$ROOT" && DJANGO_SETTINGS_MODULE=order_site.settings PYTHONPATH="$ROOT/order_site:$ROOT" "$PY" -m bench.pages \
-      --run-dir "$RUN" "$@")
-    return
-  fi
+  if [[ ${1:-} == --pages ]]; then shift; (cd "$ROOT" && DJANGO_SETTINGS_MODULE=order_site.settings \
+    PYTHONPATH="$ROOT/order_site:$ROOT" "$PY" -m bench.pages --run-dir "$RUN" "$@"); return; fi  # sites: port offset
   (cd "$ROOT" && DJANGO_SETTINGS_MODULE=order_site.settings PYTHONPATH="$ROOT/order_site:$ROOT" "$PY" -m bench.bench \
     --order-site "http://127.0.0.1:$(site_port order)" --inventory-site "http://127.0.0.1:$(site_port inventory)" \
     --run-dir "$RUN" "$@")

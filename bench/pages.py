@@ -29,7 +29,7 @@ from pymongo import MongoClient
 from tqdm import tqdm
 
 from bench import orders, watch
-from bench.bench import machine
+from bench.bench import machine, stack_ready
 
 TEMPLATES = 30  # real orders to clone; order 25 is above the approval limit (bench.orders), so CANCELLED is rare
 CUSTOMERS = 2_000
@@ -256,13 +256,7 @@ def report(result: dict) -> list[str]:
 def main() -> int:
     args = parse_args()
     django.setup()
-    try:
-        ready = requests.get(f"{args.sites['order']}/ready", timeout=5).status_code == 200
-    except requests.RequestException:
-        ready = False
-    if not ready:
-        print(f"bench --pages: the order site at {args.sites['order']} is not ready: start the stack "
-              "(./manage_all.sh up)", file=sys.stderr)
+    if not stack_ready(args.sites["order"], "bench --pages"):
         return 2
     state = Path(settings.STATE_DIR)
     password = (state / "admin-password").read_text().strip()
