@@ -43,9 +43,9 @@ class MongoPage:
     name: str  # e.g. "Orders"
     collection: Callable  # returns the pymongo collection
     columns: tuple[str, ...]
-    # The search box takes what people paste, matched exactly. A value of one of the id fields (each names one
-    # document) lands on that document; else the list is of the documents whose first search field that
-    # matches holds it, within the chosen filters. The store module indexes each (common.listing).
+    # The search box takes what people paste, matched exactly: the value of an id field (each names one
+    # document) lands on that document; anything else lists the documents that hold it in a search field (the
+    # first such field any document matches), within the chosen filters. The store module indexes each.
     id_fields: tuple[str, ...] = ("_id",)
     search_fields: tuple[str, ...] = ()
     filters: dict[str, tuple[str, ...]] = field(default_factory=dict)  # each combines with the others
@@ -82,6 +82,14 @@ def _link(request, **changes) -> str:
         if value is not None:
             query[name] = value
     return f"?{query.urlencode()}"
+
+
+def _filter_links(request, page: MongoPage, chosen: dict[str, str]) -> list:
+    """Per filter: its name, the link to "all" and whether it is chosen, and (choice, link, chosen) for each
+    choice. A link keeps the search and the other filters, and goes back to page 1."""
+    return [(name, _link(request, **{name: None, "p": None}), name not in chosen,
+             [(choice, _link(request, **{name: choice, "p": None}), chosen.get(name) == choice) for choice in choices])
+            for name, choices in page.filters.items()]
 
 
 def _cell(value) -> str:
@@ -151,12 +159,10 @@ class PipelineAdminSite(admin.AdminSite):
                 columns = page.columns
             rows = [(document["_id"], [_cell(document.get(column, "")) for column in columns])
                     for document in documents]
-            filters = [(name, _link(request, **{name: None, "p": None}), not chosen.get(name),
-                        [(choice, _link(request, **{name: choice, "p": None}), chosen.get(name) == choice)
-                         for choice in choices]) for name, choices in page.filters.items()]
             context = {**self.each_context(request), "title": f"{page.name}: {view_name}" if view else page.name,
                        "page": page, "rows": rows, "columns": columns, "number": number, "search": search,
-                       "chosen": chosen, "filters": filters, "view": view_name if view else "",
+                       "chosen": chosen, "filters": _filter_links(request, page, chosen),
+                       "view": view_name if view else "",
                        "previous": _link(request, p=number - 1) if number > 1 else None,
                        "next": _link(request, p=number + 1) if more else None}
             return TemplateResponse(request, "admin/mongo_list.html", context)
