@@ -25,7 +25,7 @@ from tests.stack import order_status, staff_session, url, wait_for
 
 FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 CUSTOMER_ORDERS = 55  # API pages of 20: 20, 20, 15; admin pages of 50: 50, 5
-RARE = {7, 31}  # the customer's only PAID orders
+RARE = {7, 19}  # of the clones of a kind, those with the rare value (the customer's only PAID orders)
 
 
 @pytest.fixture(scope="module")
@@ -183,10 +183,10 @@ def test_the_other_sites_lists_newest_first_filtered_and_searched(clones, listed
         first, second = api_pages(listed.site, listed.api, pages=2)
         assert first == ours[:20] and second[:5] == ours[20:]
         if listed.api_filters:
-            assert api_pages(listed.site, listed.api, pages=1, **{field: rare})[0][:2] == rare_ones
+            assert api_pages(listed.site, listed.api, pages=1, **{field: rare})[0][:len(RARE)] == rare_ones
     staff = staff_session(listed.site)
     assert admin_pages(staff, listed.site, listed.admin, pages=1)[0][:25] == ours
-    assert admin_pages(staff, listed.site, listed.admin, pages=1, **{field: rare})[0][:2] == rare_ones
+    assert admin_pages(staff, listed.site, listed.admin, pages=1, **{field: rare})[0][:len(RARE)] == rare_ones
     if listed.search:
         assert admin_pages(staff, listed.site, listed.admin, q=token) == [ours]
         assert admin_pages(staff, listed.site, listed.admin, q=token, **{field: rare}) == [rare_ones]
@@ -207,7 +207,8 @@ def test_notifications_by_order_and_event_type(clones):
     assert first + second[:len(documents) - 20] == newest_first(documents)
     assert api_pages("notification", "/notifications", order_id=declined_order) == [
         newest_first(documents, order_id=declined_order)]
-    assert api_pages("notification", "/notifications", event_type="payment_refunded", pages=1)[0][:2] == refunded
+    [newest_refunded] = api_pages("notification", "/notifications", event_type="payment_refunded", pages=1)
+    assert newest_refunded[:len(RARE)] == refunded
     staff = staff_session("notification")
     admin = "/admin/notifications/notifications/"
     assert admin_pages(staff, "notification", admin, q=declined_order) == [
