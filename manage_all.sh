@@ -13,6 +13,8 @@
 #   ./manage_all.sh bench [--orders N | --duration S] [--rate R] [--clients C] [--timeout S] [--no-raw]
 #                                        measure a running `up`: latency, orders/s, CPU, lag, raw store/broker rates
 #   ./manage_all.sh bench --idle [S]     what a running `up` costs doing nothing: CPU and memory per component
+#   ./manage_all.sh bench --pages [--sizes N,N,…] [--samples S] [--budget SECONDS]
+#                                        fill a running `up` to each size (cloned orders), time every list page
 #   ./manage_all.sh screenshots          retake the README's console and trace pictures (docs/images) while a burst flows
 #   ./manage_all.sh experiment scale | break consumer|site|broker|store | replay GROUP | add-service
 #                                        the course's experiments on a running `up`, each ending in PASS or FAIL
@@ -590,6 +592,8 @@ cmd_screenshots() {
 cmd_bench() {
   if [[ ${1:-} == --idle ]]; then shift; (cd "$ROOT" && "$PY" -m bench.idle --run-dir "$RUN" "$@"); return; fi
   secret_key  # the bench reads the project's producer settings through the order site's Django settings
+  if [[ ${1:-} == --pages ]]; then shift; (cd "$ROOT" && DJANGO_SETTINGS_MODULE=order_site.settings \
+    PYTHONPATH="$ROOT/order_site:$ROOT" "$PY" -m bench.pages --run-dir "$RUN" "$@"); return; fi  # sites: port offset
   (cd "$ROOT" && DJANGO_SETTINGS_MODULE=order_site.settings PYTHONPATH="$ROOT/order_site:$ROOT" "$PY" -m bench.bench \
     --order-site "http://127.0.0.1:$(site_port order)" --inventory-site "http://127.0.0.1:$(site_port inventory)" \
     --run-dir "$RUN" "$@")

@@ -363,16 +363,22 @@ def overhead_report(figures: dict) -> list[str]:
     ]
 
 
+def stack_ready(order_site: str, command: str) -> bool:
+    """Whether the order site answers ready; if not, says so on stderr."""
+    try:
+        if requests.get(f"{order_site}/ready", timeout=5).status_code == 200:
+            return True
+    except requests.RequestException:
+        pass
+    print(f"{command}: the order site at {order_site} is not ready: start the stack (./manage_all.sh up)",
+          file=sys.stderr)
+    return False
+
+
 def main() -> int:
     args = parse_args()
     django.setup()
-    try:
-        ready = requests.get(f"{args.order_site}/ready", timeout=5).status_code == 200
-    except requests.RequestException:
-        ready = False
-    if not ready:
-        print(f"bench: the order site at {args.order_site} is not ready: start the stack (./manage_all.sh up)",
-              file=sys.stderr)
+    if not stack_ready(args.order_site, "bench"):
         return 2
     try:
         figures, errors = tracing_overhead(args) if args.tracing_overhead else measure(args)

@@ -1,7 +1,9 @@
 """Admin pages over MongoDB documents: the admin's login, look and navigation, without an ORM.
 
 A site registers a `MongoPage` for each collection in its `admin.py`; the pages list the documents
-(search, filters, pagination) and show one document, behind the admin's staff login.
+(search, filters, pagination) and show one document, behind the admin's staff login. A list reads one page
+from the store, in the shape common.listing serves from an index: newest first, the filters and the search as
+equality on the store's side, no count ("next" and "previous" instead of "page 3 of 20,000").
 """
 
 import json
@@ -10,12 +12,14 @@ from dataclasses import dataclass, field
 
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from common import dead_letters, fencing, kafka, registry
+from common import dead_letters, fencing, kafka, listing, registry
+
+PAGE_SIZE = 50
+LAST_PAGE = 1_000_000  # a deeper page number is read as this one (the store's skip is an int64)
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,13 @@ class MongoPage:
     name: str  # e.g. "Orders"
     collection: Callable  # returns the pymongo collection
     columns: tuple[str, ...]
-    search_fields: tuple[str, ...] = ("_id",)  # matched exactly: ids are what people paste
-    filters: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The search box takes what people paste, matched exactly: the value of an id field (each names one
+    # document) lands on that document; anything else lists the documents that hold it in a search field (the
+    # first such field any document matches), within the chosen filters. The store module indexes each.
+    id_fields: tuple[str, ...] = ("_id",)
+    search_fields: tuple[str, ...] = ()
+    filters: dict[str, tuple[str, ...]] = field(default_factory=dict)  # each combines with the others
+    sort: tuple[str, int] = listing.NEWEST_FIRST
     hidden_fields: tuple[str, ...] = ()  # left out of the detail page (e.g. a long internal list)
     actions: tuple[Action, ...] = ()
     views: dict[str, View] = field(default_factory=dict)
@@ -49,6 +58,38 @@ class MongoPage:
     @property
     def slug(self) -> str:
         return self.name.lower().replace(" ", "-")
+
+    def document_named(self, search: str) -> dict | None:
+        """The document whose id field holds the search, if any."""
+        return next(filter(None, (self.collection().find_one({name: search}) for name in self.id_fields)), None)
+
+    def documents(self, *, chosen: dict[str, str], search: str, skip: int) -> tuple[list[dict], bool]:
+        """One page of the documents within the chosen filters (that hold the search in the first search field
+        where any does), and whether another page follows."""
+        wheres = [{**chosen, name: search} for name in self.search_fields] if search else [chosen]
+        for where in wheres:
+            documents, more = listing.read_page(self.collection(), where, skip=skip, limit=PAGE_SIZE, sort=self.sort)
+            if documents:
+                return documents, more
+        return [], False
+
+
+def _link(request, **changes) -> str:
+    """This list's address with some parameters changed (None: left out), the others kept."""
+    query = request.GET.copy()
+    for name, value in changes.items():
+        query.pop(name, None)
+        if value is not None:
+            query[name] = value
+    return f"?{query.urlencode()}"
+
+
+def _filter_links(request, page: MongoPage, chosen: dict[str, str]) -> list:
+    """Per filter: its name, the link to "all" and whether it is chosen, and (choice, link, chosen) for each
+    choice. A link keeps the search and the other filters, and goes back to page 1."""
+    return [(name, _link(request, **{name: None, "p": None}), name not in chosen,
+             [(choice, _link(request, **{name: choice, "p": None}), chosen.get(name) == choice) for choice in choices])
+            for name, choices in page.filters.items()]
 
 
 def _cell(value) -> str:
@@ -100,25 +141,30 @@ class PipelineAdminSite(admin.AdminSite):
 
     def _list_view(self, page: MongoPage):
         def view(request):
-            query = {}
             search = request.GET.get("q", "").strip()
-            if search:
-                query["$or"] = [{name: search} for name in page.search_fields]
-            chosen = {name: request.GET[name] for name in page.filters if request.GET.get(name)}
-            query.update(chosen)
+            chosen = {name: request.GET[name] for name, choices in page.filters.items()
+                      if request.GET.get(name) in choices}
+            number = max(1, min(int(request.GET["p"]), LAST_PAGE)) if request.GET.get("p", "").isdigit() else 1
+            skip = (number - 1) * PAGE_SIZE
             view_name = request.GET.get("view")
             view = page.views.get(view_name)
-            if view:
-                documents, columns = view.documents(), page.columns + view.columns
+            if view:  # a short list of its own (the stuck orders), not a query on the collection
+                listed, columns = view.documents(), page.columns + view.columns
+                documents, more = listed[skip:skip + PAGE_SIZE], len(listed) > skip + PAGE_SIZE
+            elif search and (named := page.document_named(search)):
+                return HttpResponseRedirect(reverse(f"admin:{page.app_label}_{page.slug}_detail",
+                                                    args=[named["_id"]], current_app=self.name))
             else:
-                documents, columns = page.collection().find(query, sort=[("_id", 1)]), page.columns
-            paginator = Paginator(list(documents), 50)
-            current = paginator.get_page(request.GET.get("p"))
+                documents, more = page.documents(chosen=chosen, search=search, skip=skip)
+                columns = page.columns
             rows = [(document["_id"], [_cell(document.get(column, "")) for column in columns])
-                    for document in current]
+                    for document in documents]
             context = {**self.each_context(request), "title": f"{page.name}: {view_name}" if view else page.name,
-                       "page": page, "rows": rows, "columns": columns, "current": current, "search": search,
-                       "chosen": chosen, "filters": page.filters.items(), "view": view_name if view else ""}
+                       "page": page, "rows": rows, "columns": columns, "number": number, "search": search,
+                       "chosen": chosen, "filters": _filter_links(request, page, chosen),
+                       "view": view_name if view else "",
+                       "previous": _link(request, p=number - 1) if number > 1 else None,
+                       "next": _link(request, p=number + 1) if more else None}
             return TemplateResponse(request, "admin/mongo_list.html", context)
 
         return view

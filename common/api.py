@@ -129,15 +129,15 @@ class PageQuery(serializers.Serializer):
 def page_of(serializer: type[serializers.Serializer]) -> serializers.Serializer:
     """The schema of a `Page.response` of these items."""
     return inline_serializer(f"{serializer.__name__.removesuffix('Out')}Page", {
-        "count": serializers.IntegerField(help_text="items on all pages"),
-        "next": serializers.URLField(allow_null=True),
+        "next": serializers.URLField(allow_null=True, help_text="the next page; null on the last one"),
         "previous": serializers.URLField(allow_null=True),
         "results": serializer(many=True),
     })
 
 
 class Page:
-    """Page-number pagination over a MongoDB query: the same shape as DRF's (count, next, previous, results)."""
+    """Page-number pagination over a MongoDB query: DRF's shape (next, previous, results) without the count,
+    which would read every match (common.listing)."""
 
     def __init__(self, request):
         self.request = request
@@ -150,14 +150,12 @@ class Page:
     def skip(self) -> int:
         return (self.number - 1) * self.size
 
-    def response(self, results: list, count: int) -> Response:
+    def response(self, results: list, has_next: bool) -> Response:
         def link(number: int) -> str:
             return self.request.build_absolute_uri(f"?{self._query(number)}")
 
-        has_next = self.skip + len(results) < count
         return Response(
             {
-                "count": count,
                 "next": link(self.number + 1) if has_next else None,
                 "previous": link(self.number - 1) if self.number > 1 else None,
                 "results": results,

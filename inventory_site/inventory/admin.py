@@ -1,4 +1,5 @@
 from django.contrib import admin
+from pymongo import ASCENDING
 
 from common.admin_pages import Action, MongoPage
 from inventory import services, store
@@ -16,6 +17,7 @@ def restock(request, product: dict) -> str:
 admin.site.register_page(MongoPage(
     app_label="inventory", name="Products", collection=store.products,
     columns=("name", "price", "available", "reserved", "shipped", "received"), hidden_fields=("holds", "moving"),
+    sort=("_id", ASCENDING),  # a catalogue, in the order of its product ids
     actions=(Action("Restock", restock, number_input="quantity"),),
 ))
 admin.site.register_page(MongoPage(

@@ -12,10 +12,11 @@ import functools
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
+from common import listing
 from common.events import InventoryUpdatedReason, InventoryUpdatedStatus
 from common.mongo import bulk_write, collection, insert_many_new, insert_or_get
 
@@ -52,7 +53,7 @@ def products() -> Collection:
 @functools.cache
 def reservations() -> Collection:
     reservations = collection("inventory", "reservations")
-    reservations.create_index([("created_at", DESCENDING)])
+    listing.create_indexes(reservations, (), ("status",))
     return reservations
 
 
@@ -87,9 +88,9 @@ def product_get(product_id: str) -> dict | None:
     return products().find_one({"_id": product_id}, INTERNAL)
 
 
-def products_page(*, skip: int, limit: int) -> tuple[list[dict], int]:
-    documents = list(products().find({}, INTERNAL, sort=[("_id", ASCENDING)], skip=skip, limit=limit))
-    return documents, products().count_documents({})
+def products_all() -> list[dict]:
+    """The catalogue, by product id: a few products, so no pages."""
+    return list(products().find({}, INTERNAL, sort=[("_id", ASCENDING)]))
 
 
 def product_restock(product_id: str, quantity: int) -> dict | None:
@@ -208,9 +209,3 @@ def reservations_end(ends: list[dict], *, was: ReservationStatus) -> int:
                    "$push": {"events": {"$each": end["events"]}}})
         for end in ends
     ])
-
-
-def reservations_page(*, skip: int, limit: int) -> tuple[list[dict], int]:
-    documents = list(reservations().find({}, {"events": 0}, sort=[("created_at", DESCENDING)], skip=skip,
-                                         limit=limit))
-    return documents, reservations().count_documents({})

@@ -14,8 +14,7 @@ class ProductList(APIView):
     @extend_schema(operation_id="inventory_list", responses={200: ProductOut(many=True), **errors(503)})
     def get(self, request):
         """Every product's stock ledger: available + reserved + shipped = received."""
-        products, _ = store.products_page(skip=0, limit=0)
-        return Response(ProductOut(products, many=True).data)
+        return Response(ProductOut(store.products_all(), many=True).data)
 
 
 class ProductDetail(APIView):

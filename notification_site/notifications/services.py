@@ -54,6 +54,7 @@ def recipients_record(*, orders: list[Event]) -> None:
         "_id": event.order_id,
         "customer_id": event.payload["customer_id"],
         "email": settings.NOTIFICATION_RECIPIENT.format(customer_id=event.payload["customer_id"]),
+        "created_at": datetime.now(UTC),
     } for event in orders]
     existed = set(store.recipients_insert(documents))  # usually none: one insert, no reads
     waiting = []

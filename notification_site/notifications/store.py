@@ -7,24 +7,26 @@
 """
 
 import functools
-from datetime import datetime
+from datetime import UTC, datetime
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 
+from common import listing
 from common.mongo import bulk_write, collection, insert_many_new
 
 
 @functools.cache
 def recipients() -> Collection:
-    return collection("notifications", "recipients")
+    recipients = collection("notifications", "recipients")
+    listing.create_indexes(recipients, (), ("customer_id",), ("email",))
+    return recipients
 
 
 @functools.cache
 def notifications() -> Collection:
     notifications = collection("notifications", "notifications")
-    notifications.create_index([("created_at", DESCENDING)])
-    notifications.create_index([("order_id", ASCENDING), ("created_at", DESCENDING)])
+    listing.create_indexes(notifications, (), ("event_type",), ("order_id",), ("order_id", "event_type"))
     return notifications
 
 
@@ -55,7 +57,8 @@ def recipient_email(order_id: str) -> str | None:
 def recipient_awaited(order_id: str, notification_id: str) -> str | None:
     """Note on the order's document that a notification waits for its recipient, in one atomic write; return the
     recipient's address if it came meanwhile (then nobody else will send that notification)."""
-    recipient = recipients().find_one_and_update({"_id": order_id}, {"$addToSet": {"waiting": notification_id}},
+    recipient = recipients().find_one_and_update({"_id": order_id}, {"$addToSet": {"waiting": notification_id},
+                                                                     "$setOnInsert": {"created_at": datetime.now(UTC)}},
                                                  upsert=True, return_document=ReturnDocument.AFTER)
     return recipient.get("email")
 
@@ -84,7 +87,7 @@ def notification_get(notification_id: str) -> dict | None:
 
 
 def notifications_page(*, order_id: str | None, event_type: str | None, skip: int,
-                       limit: int) -> tuple[list[dict], int]:
-    query = {key: value for key, value in {"order_id": order_id, "event_type": event_type}.items() if value}
-    documents = list(notifications().find(query, sort=[("created_at", DESCENDING)], skip=skip, limit=limit))
-    return documents, notifications().count_documents(query)
+                       limit: int) -> tuple[list[dict], bool]:
+    """Newest first, and whether another page follows."""
+    return listing.read_page(notifications(), {"order_id": order_id, "event_type": event_type}, skip=skip,
+                             limit=limit)

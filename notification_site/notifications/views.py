@@ -17,10 +17,10 @@ class NotificationList(APIView):
         page = Page(request)
         query = NotificationFilter(data=request.query_params.dict())  # a blank `?order_id=` is refused, as documented
         query.is_valid(raise_exception=True)
-        notifications, count = store.notifications_page(
+        notifications, has_next = store.notifications_page(
             order_id=query.validated_data.get("order_id"), event_type=query.validated_data.get("event_type"),
             skip=page.skip, limit=page.size)
-        return page.response(NotificationOut(notifications, many=True).data, count)
+        return page.response(NotificationOut(notifications, many=True).data, has_next)
 
 
 class NotificationDetail(APIView):

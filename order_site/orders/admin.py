@@ -28,7 +28,7 @@ def cancel(request, order: dict) -> str:
 admin.site.register_page(MongoPage(
     app_label="orders", name="Orders", collection=store.orders,
     columns=("status", "customer_id", "total_amount", "created_at", "reason"),
-    search_fields=("_id", "customer_id"), filters={"status": tuple(store.OrderStatus)},
+    search_fields=("customer_id",), filters={"status": tuple(store.OrderStatus)},
     views={"stuck": View(selectors.orders_stuck, columns=("last_event", "waiting_for"))},
     actions=(Action("Re-drive (send its last event again)", redrive),
              Action("Cancel with compensation", cancel)),

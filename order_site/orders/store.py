@@ -12,10 +12,11 @@ import functools
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from pymongo import ASCENDING, DESCENDING, DeleteOne, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DeleteOne, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
+from common import listing
 from common.events import TOPICS, Event, OrderEnd
 from common.mongo import bulk_write, collection, insert_many_new
 
@@ -37,9 +38,7 @@ FINAL_STATUSES = set(OrderEnd)
 @functools.cache
 def orders() -> Collection:
     orders = collection("orders", "orders")
-    orders.create_index([("created_at", DESCENDING)])
-    orders.create_index([("status", ASCENDING), ("created_at", DESCENDING)])
-    orders.create_index([("customer_id", ASCENDING), ("created_at", DESCENDING)])
+    listing.create_indexes(orders, (), ("status",), ("customer_id",), ("customer_id", "status"))
     return orders
 
 
@@ -86,11 +85,9 @@ def order_get(order_id: str, projection: dict | None = None) -> dict | None:
     return orders().find_one({"_id": order_id}, projection)
 
 
-def orders_page(*, status: str | None, customer_id: str | None, skip: int, limit: int) -> tuple[list[dict], int]:
-    query = {key: value for key, value in {"status": status, "customer_id": customer_id}.items() if value}
-    documents = list(orders().find(query, None, sort=[("created_at", DESCENDING)],
-                                   skip=skip, limit=limit))
-    return documents, orders().count_documents(query)
+def orders_page(*, status: str | None, customer_id: str | None, skip: int, limit: int) -> tuple[list[dict], bool]:
+    """Newest first, and whether another page follows."""
+    return listing.read_page(orders(), {"customer_id": customer_id, "status": status}, skip=skip, limit=limit)
 
 
 def orders_move(moves: dict[str, tuple[str, str | None]]) -> bool:

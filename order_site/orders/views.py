@@ -30,14 +30,14 @@ class OrderList(APIView):
         if query.validated_data["stuck"]:
             orders = selectors.orders_stuck()
             return page.response([order_out(order) for order in orders[page.skip:page.skip + page.size]],
-                                 len(orders))
-        orders, count = store.orders_page(
+                                 len(orders) > page.skip + page.size)
+        orders, has_next = store.orders_page(
             status=query.validated_data.get("status"),
             customer_id=query.validated_data.get("customer_id"),
             skip=page.skip,
             limit=page.size,
         )
-        return page.response([order_out(order) for order in orders], count)
+        return page.response([order_out(order) for order in orders], has_next)
 
     @extend_schema(
         request=OrderIn,

@@ -6,6 +6,6 @@ from payments import store
 admin.site.register_page(MongoPage(
     app_label="payments", name="Payments", collection=store.payments,
     columns=("status", "amount", "currency", "customer_id", "created_at", "reason"),
-    search_fields=("_id", "payment_id", "customer_id"),
+    id_fields=("_id", "payment_id"), search_fields=("customer_id",),
     filters={"status": tuple(store.PaymentStatus)},
 ))

@@ -3,9 +3,10 @@
 import functools
 from enum import StrEnum
 
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import ReturnDocument
 from pymongo.collection import Collection
 
+from common import listing
 from common.events import PaymentProcessedStatus
 from common.mongo import collection, insert_or_get_many
 
@@ -20,7 +21,8 @@ class PaymentStatus(StrEnum):
 @functools.cache
 def payments() -> Collection:
     payments = collection("payments", "payments")
-    payments.create_index([("created_at", DESCENDING)])
+    listing.create_indexes(payments, (), ("status",), ("customer_id",), ("customer_id", "status"))
+    payments.create_index("payment_id")  # a search for one lands on its payment
     return payments
 
 
@@ -33,10 +35,9 @@ def payment_get(order_id: str) -> dict | None:
     return payments().find_one({"_id": order_id})
 
 
-def payments_page(*, status: str | None, skip: int, limit: int) -> tuple[list[dict], int]:
-    query = {"status": status} if status else {}
-    documents = list(payments().find(query, {"events": 0}, sort=[("created_at", DESCENDING)], skip=skip, limit=limit))
-    return documents, payments().count_documents(query)
+def payments_page(*, status: str | None, skip: int, limit: int) -> tuple[list[dict], bool]:
+    """Newest first, and whether another page follows."""
+    return listing.read_page(payments(), {"status": status}, skip=skip, limit=limit, projection={"events": 0})
 
 
 def payment_record_refund(*, order_id: str, changes: dict, event: dict) -> dict:

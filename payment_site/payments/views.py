@@ -17,9 +17,9 @@ class PaymentList(APIView):
         page = Page(request)
         query = PaymentFilter(data=request.query_params.dict())  # a blank `?status=` is refused, as documented
         query.is_valid(raise_exception=True)
-        payments, count = store.payments_page(status=query.validated_data.get("status"), skip=page.skip,
+        payments, has_next = store.payments_page(status=query.validated_data.get("status"), skip=page.skip,
                                               limit=page.size)
-        return page.response(PaymentOut(payments, many=True).data, count)
+        return page.response(PaymentOut(payments, many=True).data, has_next)
 
 
 class PaymentDetail(APIView):

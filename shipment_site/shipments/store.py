@@ -3,16 +3,17 @@ A shipment's status is the decision its `shipment_processed` announces (common.e
 
 import functools
 
-from pymongo import DESCENDING
 from pymongo.collection import Collection
 
+from common import listing
 from common.mongo import collection, insert_or_get_many
 
 
 @functools.cache
 def shipments() -> Collection:
     shipments = collection("shipments", "shipments")
-    shipments.create_index([("created_at", DESCENDING)])
+    listing.create_indexes(shipments, (), ("status",))
+    shipments.create_index("tracking_number")  # a search for one lands on its shipment
     return shipments
 
 
@@ -25,6 +26,6 @@ def shipment_get(order_id: str) -> dict | None:
     return shipments().find_one({"_id": order_id})
 
 
-def shipments_page(*, skip: int, limit: int) -> tuple[list[dict], int]:
-    documents = list(shipments().find({}, {"events": 0}, sort=[("created_at", DESCENDING)], skip=skip, limit=limit))
-    return documents, shipments().count_documents({})
+def shipments_page(*, skip: int, limit: int) -> tuple[list[dict], bool]:
+    """Newest first, and whether another page follows."""
+    return listing.read_page(shipments(), {}, skip=skip, limit=limit, projection={"events": 0})

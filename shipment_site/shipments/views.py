@@ -15,8 +15,8 @@ class ShipmentList(APIView):
     def get(self, request):
         """Shipments, newest first."""
         page = Page(request)
-        shipments, count = store.shipments_page(skip=page.skip, limit=page.size)
-        return page.response(ShipmentOut(shipments, many=True).data, count)
+        shipments, has_next = store.shipments_page(skip=page.skip, limit=page.size)
+        return page.response(ShipmentOut(shipments, many=True).data, has_next)
 
 
 class ShipmentDetail(APIView):

@@ -24,7 +24,8 @@ def test_orders_are_listed_searched_and_shown_with_their_timeline(staff):
     session = staff_session("order")
     assert "Orders (MongoDB)" in session.get(url("order", "/admin/"), timeout=10).text
     listing = session.get(url("order", "/admin/orders/orders/"), params={"q": order["customer_id"]}, timeout=10)
-    assert listing.status_code == 200 and order["order_id"] in listing.text and "1 in all" in listing.text
+    assert listing.status_code == 200 and listing.text.count("<tr><td><a href=") == 1
+    assert f'<a href="{order["order_id"]}/">' in listing.text
 
     def shipped_page():
         page = session.get(url("order", f"/admin/orders/orders/{order['order_id']}/"), timeout=10).text

@@ -73,13 +73,13 @@ def test_notifications_are_filtered_by_order_and_shown_one_by_one():
     for order in (first, second):
         wait_for(lambda order=order: sent(order["order_id"]), timeout=60, what="a mail for each order")
     code, listing = get_json("notification", "/notifications", params={"order_id": first["order_id"]})
-    assert code == 200 and listing["count"] == 1
+    assert code == 200 and len(listing["results"]) == 1
     [of_first], [of_second] = listing["results"], notifications_of(second["order_id"])
     assert of_first["order_id"] == first["order_id"] and of_second["order_id"] == second["order_id"]
 
     code, declined = get_json("notification", "/notifications",
                               params={"order_id": second["order_id"], "event_type": "shipment_processed"})
-    assert code == 200 and declined["count"] == 0
+    assert code == 200 and declined["results"] == []
     code, one = get_json("notification", f"/notifications/{of_first['notification_id']}")
     assert code == 200 and one == of_first
     assert get_json("notification", "/notifications/no-such-notification")[0] == 404
@@ -99,7 +99,8 @@ def test_staff_find_an_orders_mails_in_the_admin():
     session = staff_session("notification")
     listing = session.get(url("notification", "/admin/notifications/notifications/"),
                           params={"q": order["order_id"]}, timeout=10)
-    assert listing.status_code == 200 and "1 in all" in listing.text and notification["subject"] in listing.text
+    assert listing.status_code == 200 and notification["subject"] in listing.text
+    assert listing.text.count("<tr><td><a href=") == 1
     detail = session.get(url("notification", f"/admin/notifications/notifications/{notification['notification_id']}/"),
                          timeout=10)
     assert detail.status_code == 200 and notification["recipient"] in detail.text

@@ -98,7 +98,7 @@ def test_bad_input_is_a_400_with_field_errors_and_nothing_is_stored_or_sent(case
     assert field in response.json(), response.json()
     if isinstance(body, dict) and 0 < len(body.get("customer_id") or "") <= 64:  # (a longer one is not a filter)
         code, page = get_json("order", "/orders", params={"customer_id": body["customer_id"]})
-        assert page["count"] == 0
+        assert page["results"] == []
     assert order_placed_end_offsets() == before
 
 
@@ -134,7 +134,7 @@ def test_the_same_idempotency_key_and_body_give_the_same_order_and_another_body_
     assert first.json()["order_id"] == second.json()["order_id"]
     assert second.headers["Idempotent-Replayed"] == "true"
     code, page = get_json("order", "/orders", params={"customer_id": body["customer_id"]})
-    assert page["count"] == 1
+    assert [order["order_id"] for order in page["results"]] == [first.json()["order_id"]]
 
     conflict = post({**body, "shipping_address": "somewhere else"}, headers={"Idempotency-Key": key})
     assert conflict.status_code == 409 and "Idempotency-Key" in conflict.json()["detail"]
@@ -144,8 +144,7 @@ def test_orders_are_listed_newest_first_filtered_and_paginated():
     customer = unique("CUST")
     placed = [post(OrderRequestFactory(customer_id=customer)).json()["order_id"] for _ in range(3)]
     code, first = get_json("order", "/orders", params={"customer_id": customer, "page_size": 2})
-    assert code == 200 and first["count"] == 3
-    assert [o["order_id"] for o in first["results"]] == placed[::-1][:2]
+    assert code == 200 and [o["order_id"] for o in first["results"]] == placed[::-1][:2]
     second = requests.get(first["next"], timeout=10).json()
     assert [o["order_id"] for o in second["results"]] == placed[:1] and second["next"] is None
 
