@@ -6,7 +6,7 @@ import pytest
 from infra.invariants import INVARIANTS
 from tests.experiments.run import experiment, figures
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.experiment, pytest.mark.faults]
 
 RATE, SECONDS = 4, 15  # low enough for a busy 2-core machine; the backlog still grows by ~30 orders
 

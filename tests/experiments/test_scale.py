@@ -5,7 +5,7 @@ import pytest
 
 from tests.experiments.run import experiment, figures
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.experiment, pytest.mark.faults]
 
 
 def test_a_second_consumer_takes_half_the_partitions_and_payments_go_faster():

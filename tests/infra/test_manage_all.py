@@ -6,9 +6,12 @@ import subprocess
 
 import pytest
 
+from tests import stack
 from tests.stack import MANAGE_ALL, SITES, alive, process_env, wait_for
 
-OFFSET = 20000  # beside the test stack (+10000) and a developer's `up` (+0)
+# beside the test stack (+10000 by default) and a developer's `up` (+0); 10000 above the test stack's, so that
+# test stacks with offsets of their own on one machine do not meet here either
+OFFSET = stack.OFFSET + 10000
 
 
 def run(state, *args):
