@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -19,6 +20,8 @@ OFFSET = int(os.environ.get("ORDERPIPE_PORT_OFFSET", "10000"))
 SITES = ["order", "payment", "inventory", "shipment", "notification"]
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{9092 + OFFSET}")
 STORE_URI = os.environ.get("MONGODB_URI", f"mongodb://127.0.0.1:{27017 + OFFSET}/")
+# Mongo Express is optional: `up` installs and runs it where node and npm are, and everything else runs without it
+MONGO_EXPRESS = bool(shutil.which("node") and shutil.which("npm"))
 
 
 def url(site: str, path: str) -> str:

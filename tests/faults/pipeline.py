@@ -125,19 +125,3 @@ def check_invariants(burst: Burst) -> dict:
     figures = invariants.check(burst.order_ids, stock_before)
     return {"orders": figures.pop("orders"), "burst orders/s": round(burst.rate), **figures}
 
-
-def topic_records(keys: set[str], topics=tuple(TOPICS)) -> list:
-    """Every record on the given topics whose key is one of `keys`."""
-    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t)]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
-        found = []
-        while any(consumer.position(p) < end[p] for p in partitions):
-            for records in consumer.poll(timeout_ms=1000).values():
-                found += [r for r in records if r.key and r.key.decode() in keys]
-        return found
-    finally:
-        consumer.close()

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from tests import stack
-from tests.stack import MANAGE_ALL, SITES, alive, process_env, wait_for
+from tests.stack import MANAGE_ALL, MONGO_EXPRESS, SITES, alive, process_env, wait_for
 
 # beside the test stack (+10000 by default) and a developer's `up` (+0); 10000 above the test stack's, so that
 # test stacks with offsets of their own on one machine do not meet here either
@@ -39,7 +39,7 @@ def test_up_status_down_leaves_no_process_behind(state):
     status = run(state, "status").stdout
     rows = {line.split()[0]: line.split()[1:] for line in status.splitlines()[1:] if line.strip()}
     expected = {"kafka", "ferretdb", "relay-order"} | {f"{kind}-{site}" for kind in ("web",) for site in SITES}
-    expected |= {f"consumer-{site}-1" for site in SITES} | {"console", "mongo-express"}
+    expected |= {f"consumer-{site}-1" for site in SITES} | {"console"} | ({"mongo-express"} if MONGO_EXPRESS else set())
     assert set(rows) == expected, status
     assert all(row[0] == "running" for row in rows.values()), status
     assert all(rows[name][2] == "yes" for name in rows if name.startswith(("web-", "kafka", "ferretdb"))), status
