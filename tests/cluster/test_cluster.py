@@ -21,6 +21,7 @@ import pytest
 from django.test import override_settings
 from kafka import KafkaAdminClient
 
+import infra.stack
 import tests.faults.pipeline
 import tests.stack
 from common import mongo, outbox
@@ -72,8 +73,8 @@ class ClusterStack:
         """The store, broker and sites this process's helpers use are this stack's while inside."""
         with override_settings(MONGODB_URI=f"mongodb://127.0.0.1:{27017 + OFFSET}/", KAFKA_BOOTSTRAP_SERVERS=BOOTSTRAP,
                                STATE_DIR=self.state), pytest.MonkeyPatch.context() as patch:
-            patch.setattr(tests.stack, "OFFSET", OFFSET)
-            patch.setattr(tests.stack, "STATE", self.state)
+            patch.setattr(infra.stack, "OFFSET", OFFSET)
+            patch.setattr(infra.stack, "STATE", self.state)
             patch.setattr(tests.stack, "BOOTSTRAP", BOOTSTRAP)
             patch.setattr(tests.faults.pipeline, "BOOTSTRAP", BOOTSTRAP)
             mongo.client.cache_clear()
