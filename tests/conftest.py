@@ -12,7 +12,8 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
 QUICK_LEAVES_OUT = {"faults", "cluster", "experiment", "browser"}
-# Folders in the order they run (fast first); a folder not listed runs first.
+# The tests of the markers --quick leaves out run last; the others folder by folder in this order (a folder not
+# listed first), fast first.
 SLOW_LAST = ["console", "ops", "infra", "e2e", "fuzz", "bench", "faults", "experiments", "browser", "cluster"]
 
 FAULT_REPORT: list[str] = []
@@ -35,9 +36,10 @@ def leaves_out(config) -> set[str]:
     return markers | QUICK_LEAVES_OUT if config.getoption("quick") else markers
 
 
-def slowness(item) -> int:
+def slowness(item) -> tuple[bool, int]:
     folder = Path(item.path).relative_to(TESTS).parts[0]
-    return SLOW_LAST.index(folder) + 1 if folder in SLOW_LAST else 0
+    slow = bool(QUICK_LEAVES_OUT & {mark.name for mark in item.iter_markers()})
+    return slow, SLOW_LAST.index(folder) + 1 if folder in SLOW_LAST else 0
 
 
 def pytest_collection_modifyitems(config, items):
