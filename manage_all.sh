@@ -9,6 +9,7 @@
 #   ./manage_all.sh logs --order ID [--json]   one order's lines from every component's log, in time order
 #   ./manage_all.sh admin-password       the password of user `admin` in every site's /admin/ (made by `up`)
 #   ./manage_all.sh test [pytest args]   a separate test stack (ports +10000), pytest, then stop it
+#   ./manage_all.sh test --quick         the same without the fault, cluster, experiment and browser tests
 #   ./manage_all.sh demo                 place the README's sample order and watch it move
 #   ./manage_all.sh bench [--orders N | --duration S] [--rate R] [--clients C] [--timeout S] [--no-raw]
 #                                        measure a running `up`: latency, orders/s, CPU, lag, raw store/broker rates

@@ -123,7 +123,8 @@ def run_pipeline(args, components: watch.Components) -> dict:
     return {"placed": sorted(placed, key=lambda p: p.n), "final": final, "window": max(ended - started, 1e-9),
             "caught_up_after": None if caught_up is None else max(caught_up - last_final, 0.0),
             "events": events, "cpu": watch.cpu_seconds_between(cpu_before, cpu_after),
-            "client_cpu": client_cpu_after - client_cpu_before, "peak_lag": lag.peak}
+            "client_cpu": client_cpu_after - client_cpu_before, "peak_lag": lag.peak,
+            "lag_samples_failed": lag.failed_samples}
 
 
 def wait_with_progress(args, placing: threading.Thread, placed: list[orders.Placed],
@@ -227,6 +228,7 @@ def measure(args) -> tuple[dict, list[str]]:
         "cpu_ms_per_order": {**cpu_ms, "total": round(sum(cpu_ms.values()), 2)},
         "bench_client_cpu_ms_per_order": per_order_ms(run["client_cpu"]),
         "peak_lag": run["peak_lag"],
+        "lag_samples_failed": run["lag_samples_failed"],
         "rss_mb": {name: round(components.peak_rss[name] / 2**20, 1)
                    for name in sorted(components.peak_rss, key=watch.start_order)},
     }
@@ -284,7 +286,8 @@ def report(f: dict) -> list[str]:
     lines.append(f"{'stack total':<22}{f['cpu_ms_per_order']['total']:>13.2f}{sum(f['rss_mb'].values()):>13.1f}")
     lines.append(f"{'bench client':<22}{f['bench_client_cpu_ms_per_order']:>13.2f}   (not in the stack's total)")
     lines.append("peak lag        " + ", ".join(f"{group} {'-' if n is None else n}"
-                                                for group, n in f["peak_lag"].items()) + " (events not committed)")
+                                                for group, n in f["peak_lag"].items())
+                 + f" (events not committed; {f['lag_samples_failed']} samples unanswered)")
     if "raw" in f:
         r, share = f["raw"], {name: f"{value:.1%}" for name, value in f["fraction"].items()}
         lines += [

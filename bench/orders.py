@@ -78,6 +78,35 @@ def place(session: requests.Session, order_site: str, n: int) -> Placed:
     return Placed(n, started, seconds, order_id=response.json()["order_id"])
 
 
+class Refused(Exception):
+    """A request the site did not accept, and sending it again would not change that."""
+
+
+def post_until_accepted(url: str, body: dict, *, accepted: set[int], retry_for: float, timeout: float,
+                        headers: dict | None = None, answers: Counter | None = None,
+                        stop: threading.Event | None = None) -> requests.Response | None:
+    """POST as a client that must get through would: a request not answered (the site is down or slow) or answered
+    503 (the store is away) is sent again, as it was (an order with its Idempotency-Key), for `retry_for` seconds.
+    Returns the accepted answer, or None once `stop` is set; raises Refused. Counts every answer in `answers`."""
+    deadline = time.monotonic() + retry_for
+    while True:
+        try:
+            response = requests.post(url, json=body, headers=headers, timeout=timeout)
+            if answers is not None:
+                answers[response.status_code] += 1
+            if response.status_code in accepted:
+                return response
+            if response.status_code != 503:
+                raise Refused(f"{url}: {response.status_code} {response.text[:200]}")
+        except requests.RequestException:
+            if answers is not None:
+                answers["connection error"] += 1
+        if time.monotonic() > deadline:
+            raise Refused(f"{url}: not accepted within {retry_for:g}s")
+        if (stop or threading.Event()).wait(0.5):
+            return None
+
+
 def place_as_fast_as_possible(order_site: str, placed: list[Placed], stop: threading.Event, *, clients: int,
                               count: int | None, until: float | None) -> None:
     """Closed loop: each client sends its next order as soon as the last one is answered."""

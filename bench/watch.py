@@ -100,6 +100,7 @@ class ConsumerLag:
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
         self.topics = topics
         self.peak: dict[str, int | None] = dict.fromkeys(GROUPS)  # None: never measured
+        self.failed_samples = 0  # the broker did not answer: reported, so that a peak of few samples shows
         self.lock = threading.Lock()  # Kafka clients are not made for two threads at once
 
     def current(self) -> dict[str, int] | None:
@@ -133,8 +134,12 @@ class ConsumerLag:
         return sum(end - max(committed[p].offset, 0) if p in committed else end for p, end in ends.items())
 
     def sample(self) -> None:
-        for group, lag in (self.current() or {}).items():  # a missed sample: the next one counts
-            self.peak[group] = max(self.peak[group] or 0, lag)
+        lag = self.current()
+        if lag is None:
+            self.failed_samples += 1
+            return
+        for group, events in lag.items():
+            self.peak[group] = max(self.peak[group] or 0, events)
 
     def wait_until_caught_up(self, deadline: float) -> float | None:
         """Waits until every group has committed every event; returns when (time.monotonic()), or None."""

@@ -1,84 +1,41 @@
-"""The real test stack, as `./manage_all.sh test` started it: addresses, process control, waiting."""
+"""The real test stack, as `./manage_all.sh test` started it: the stack helpers every tool shares (infra.stack),
+and what only the tests do with it: addresses of its broker and store, admin sessions, reading its topics."""
 
 import json
 import os
 import re
-import signal
+import shutil
 import subprocess
-import time
-from pathlib import Path
 
 import requests
 from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
-REPO = Path(__file__).resolve().parent.parent
-MANAGE_ALL = REPO / "manage_all.sh"
-STATE = Path(os.environ.get("ORDERPIPE_STATE", REPO / ".state" / "test"))
-OFFSET = int(os.environ.get("ORDERPIPE_PORT_OFFSET", "10000"))
-SITES = ["order", "payment", "inventory", "shipment", "notification"]
+from infra.stack import (  # noqa: F401 (the tests import them from here)
+    MANAGE_ALL,
+    OFFSET,
+    SITES,
+    STATE,
+    alive,
+    console_url,
+    kill_hard,
+    manage_all,
+    pid_of,
+    process_env,
+    url,
+    wait_for,
+)
+from infra.stack import ROOT as REPO
+
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{9092 + OFFSET}")
 STORE_URI = os.environ.get("MONGODB_URI", f"mongodb://127.0.0.1:{27017 + OFFSET}/")
-
-
-def url(site: str, path: str) -> str:
-    return f"http://127.0.0.1:{8001 + SITES.index(site) + OFFSET}{path}"
-
-
-def console_url(path: str) -> str:
-    """The read-only Kafka console (console_site)."""
-    return f"http://127.0.0.1:{9000 + OFFSET}{path}"
+# Mongo Express is optional: `up` installs and runs it where node and npm are, and everything else runs without it
+MONGO_EXPRESS = bool(shutil.which("node") and shutil.which("npm"))
 
 
 def zipkin_url(path: str) -> str:
     """Zipkin, the test stack's trace backend (its API under /api/v2, its UI under /zipkin/)."""
     return f"http://127.0.0.1:{9411 + OFFSET}{path}"
-
-
-def wait_for(check, *, timeout: float = 30, interval: float = 0.1, what: str = "condition"):
-    """Poll `check` until it returns something truthy, and return that; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-def process_env(**changes) -> dict:
-    """The environment for a site process started from a test: not this process's Django settings."""
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    return {**env, **changes}
-
-
-def manage_all(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([str(MANAGE_ALL), *args], env=process_env(), capture_output=True, text=True, check=check,
-                          timeout=300)
-
-
-def pid_of(component: str) -> int | None:
-    path = STATE / "run" / f"{component}.pid"
-    return int(path.read_text()) if path.exists() else None
-
-
-def kill_hard(component: str) -> None:
-    """SIGKILL the component's whole process group: no clean shutdown, no commit."""
-    pid = pid_of(component)
-    assert pid, f"{component} is not running"
-    os.killpg(pid, signal.SIGKILL)
-    wait_for(lambda: not alive(pid), timeout=10, what=f"{component} to die")
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a killed child stays a zombie until its parent reaps it; a zombie is not running
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split()[2] != "Z"
 
 
 def get_json(site: str, path: str, **kwargs):

@@ -2,6 +2,7 @@
 every figure in its last line. How fast is the benchmark's business: nothing here asserts on time."""
 
 import json
+import os
 import subprocess
 
 from bench.watch import GROUPS
@@ -31,8 +32,9 @@ def test_a_short_run_follows_every_order_to_its_end_and_reports_every_figure():
     assert components and components <= set(figures["cpu_ms_per_order"])
     assert figures["cpu_ms_per_order"]["total"] > 0
     assert components <= {process.split("/")[0] for process in figures["rss_mb"]}
-    assert set(figures["peak_lag"]) == set(GROUPS)
+    # every group's lag was measured (a sample the broker did not answer is counted apart, not taken as no lag)
+    assert set(figures["peak_lag"]) == set(GROUPS) and None not in figures["peak_lag"].values(), figures["peak_lag"]
 
     assert set(figures["raw"]) == RAW_RATES and all(rate > 0 for rate in figures["raw"].values())
     assert all(0 < share for share in figures["fraction"].values())
-    assert figures["machine"]["cores"] >= 1
+    assert figures["machine"]["cores"] == os.cpu_count()  # the machine it ran on

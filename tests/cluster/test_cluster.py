@@ -21,6 +21,7 @@ import pytest
 from django.test import override_settings
 from kafka import KafkaAdminClient
 
+import infra.stack
 import tests.faults.pipeline
 import tests.stack
 from common import mongo, outbox
@@ -72,8 +73,8 @@ class ClusterStack:
         """The store, broker and sites this process's helpers use are this stack's while inside."""
         with override_settings(MONGODB_URI=f"mongodb://127.0.0.1:{27017 + OFFSET}/", KAFKA_BOOTSTRAP_SERVERS=BOOTSTRAP,
                                STATE_DIR=self.state), pytest.MonkeyPatch.context() as patch:
-            patch.setattr(tests.stack, "OFFSET", OFFSET)
-            patch.setattr(tests.stack, "STATE", self.state)
+            patch.setattr(infra.stack, "OFFSET", OFFSET)
+            patch.setattr(infra.stack, "STATE", self.state)
             patch.setattr(tests.stack, "BOOTSTRAP", BOOTSTRAP)
             patch.setattr(tests.faults.pipeline, "BOOTSTRAP", BOOTSTRAP)
             mongo.client.cache_clear()
@@ -149,14 +150,16 @@ def test_status_shows_each_node_the_active_controller_and_under_replicated_parti
 
 def test_kill_9_the_broker_leading_most_partitions_mid_burst(cluster):
     burst = Burst()
-    under_load(burst, lambda: kill_hard(cluster.busiest_leader()))
-    # every order ends while that broker is still dead: the pipeline went on without it
-    converge = wait_until_final(burst.order_ids)
-    figures = check_invariants(burst)
-    assert not burst.failed, burst.answers  # no POST failed, none had to be retried
-    report("kill -9 the busiest leader", burst, figures, converge)
-    cluster.manage_all("up")
-    cluster.wait_in_sync()
+    try:
+        under_load(burst, lambda: kill_hard(cluster.busiest_leader()))
+        # every order ends while that broker is still dead: the pipeline went on without it
+        converge = wait_until_final(burst.order_ids)
+        figures = check_invariants(burst)
+        assert not burst.failed, burst.answers  # no POST failed, none had to be retried
+        report("kill -9 the busiest leader", burst, figures, converge)
+    finally:  # the next tests start from three brokers in sync, whatever happened here
+        cluster.manage_all("up")
+        cluster.wait_in_sync()
 
 
 def test_rolling_restart_of_all_three_brokers_under_load(cluster):
@@ -168,7 +171,10 @@ def test_rolling_restart_of_all_three_brokers_under_load(cluster):
             cluster.manage_all("up", node)  # returns once it serves again
             cluster.wait_in_sync()  # caught up: only now may the next one go
 
-    under_load(burst, rolling_restart)
+    try:
+        under_load(burst, rolling_restart)
+    finally:
+        cluster.manage_all("up")  # a node that failed to come back is started for the next tests
     converge = wait_until_final(burst.order_ids)
     figures = check_invariants(burst)
     assert not burst.failed, burst.answers
@@ -179,15 +185,17 @@ def test_two_brokers_down_orders_are_taken_and_flow_when_they_return(cluster):
     burst = Burst()
     burst.place(BURST // 2)
     two = [node for node in NODES if node != cluster.busiest_leader()][:2]
-    for node in two:
-        kill_hard(node)
-    outage_start = len(burst.order_ids)
-    burst.place(20, retry_for=0)  # 201 from the order site's outbox, with one broker of three
-    taken_during_outage = set(burst.order_ids[outage_start:])
-    # one replica in sync is fewer than min.insync.replicas: the broker acknowledged none of their events
-    unsent = {mark["document_id"] for mark in outbox.pending(order_store.orders())}
-    assert taken_during_outage <= unsent
-    cluster.manage_all("up", *two)
+    try:
+        for node in two:
+            kill_hard(node)
+        outage_start = len(burst.order_ids)
+        burst.place(20, retry_for=0)  # 201 from the order site's outbox, with one broker of three
+        taken_during_outage = set(burst.order_ids[outage_start:])
+        # one replica in sync is fewer than min.insync.replicas: the broker acknowledged none of their events
+        unsent = {mark["document_id"] for mark in outbox.pending(order_store.orders())}
+        assert taken_during_outage <= unsent
+    finally:
+        cluster.manage_all("up", *two)
     burst.place(BURST - len(burst.order_ids))
     converge = wait_until_final(burst.order_ids)
     figures = check_invariants(burst)

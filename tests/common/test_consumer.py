@@ -8,9 +8,9 @@ from prometheus_client import REGISTRY
 from common import kafka
 from common.consumer import ConsumerLoop
 from common.events import TOPICS
+from infra.stack import topic_records
 from payments import handlers, store
 from tests.factories import order_placed, unique
-from tests.faults.pipeline import topic_records
 from tests.stack import BOOTSTRAP
 
 

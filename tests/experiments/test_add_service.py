@@ -6,10 +6,8 @@ import re
 import pytest
 
 from tests.experiments.run import experiment
-from tests.stack import REPO
 
-pytestmark = pytest.mark.skipif(not (REPO / "notification_site" / "manage.py").exists(),
-                                reason="notification_site is not in this tree yet")
+pytestmark = pytest.mark.experiment
 
 
 def test_an_order_that_ships_and_one_declined_each_get_a_notification():

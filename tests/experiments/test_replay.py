@@ -4,7 +4,7 @@ import pytest
 
 from tests.experiments.run import experiment, figures
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.experiment, pytest.mark.faults]
 
 
 def test_a_group_reset_to_the_beginning_reads_everything_again_and_changes_nothing():

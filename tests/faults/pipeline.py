@@ -6,10 +6,10 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import requests
 from django.conf import settings
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+from bench.orders import post_until_accepted
 from bench.watch import GROUPS
 from common.events import TOPICS
 from infra import invariants
@@ -72,18 +72,9 @@ class Burst:
         return order_id
 
     def _request(self, path: str, body: dict, accepted: set[int], retry_for: float, **kwargs) -> dict:
-        deadline = time.monotonic() + retry_for
-        while True:
-            try:
-                response = requests.post(url("order", path), json=body, timeout=15, **kwargs)
-                self.answers[response.status_code] += 1
-                if response.status_code in accepted:
-                    return response.json()
-                assert response.status_code == 503, response.text  # only "store away, retry" is acceptable
-            except requests.ConnectionError:
-                self.answers["connection error"] += 1
-            assert time.monotonic() < deadline, f"{path} not accepted within {retry_for}s"
-            time.sleep(0.5)
+        """Only "store away, retry" (503) or no answer is retried; any other refusal fails the test."""
+        return post_until_accepted(url("order", path), body, accepted=accepted, retry_for=retry_for, timeout=15,
+                                   answers=self.answers, **kwargs).json()
 
 
 def wait_until_final(ids: list[str]) -> float:
@@ -125,19 +116,3 @@ def check_invariants(burst: Burst) -> dict:
     figures = invariants.check(burst.order_ids, stock_before)
     return {"orders": figures.pop("orders"), "burst orders/s": round(burst.rate), **figures}
 
-
-def topic_records(keys: set[str], topics=tuple(TOPICS)) -> list:
-    """Every record on the given topics whose key is one of `keys`."""
-    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
-    try:
-        partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t)]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
-        found = []
-        while any(consumer.position(p) < end[p] for p in partitions):
-            for records in consumer.poll(timeout_ms=1000).values():
-                found += [r for r in records if r.key and r.key.decode() in keys]
-        return found
-    finally:
-        consumer.close()

@@ -2,6 +2,7 @@
 pipeline goes on; `manage.py dlt` lists and replays them."""
 
 import json
+import re
 import subprocess
 import uuid
 
@@ -10,8 +11,9 @@ import requests
 
 from common import kafka
 from common.events import TOPICS
+from infra.stack import topic_records
 from tests.factories import order_placed
-from tests.faults.pipeline import topic_records, wait_until_consumed
+from tests.faults.pipeline import wait_until_consumed
 from tests.stack import REPO, order_status, process_env, url, wait_for
 
 pytestmark = pytest.mark.faults
@@ -25,28 +27,31 @@ READERS = {"order_placed": {"payment-service", "notification-service"},
            "shipment_processed": {"order-service", "payment-service", "inventory-service", "notification-service"}}
 
 
-def poisons(topic: str) -> dict[str, bytes]:
-    """Three kinds of poison for a topic, each under a key of its own."""
+def poisons(topic: str) -> dict[str, tuple[bytes, str]]:
+    """Three kinds of poison for a topic, each under a key of its own, with the reason its dead letter gives (a
+    pattern)."""
     valid = order_placed().to_dict()
     wrong_version = {**valid, "event_type": topic, "schema_version": 99}
     bad_payload = {**valid, "event_type": topic, "payload": {"nonsense": True}}
-    return {f"poison-{uuid.uuid4().hex[:8]}": value for value in
-            (b"\x00not json", json.dumps(wrong_version).encode(), json.dumps(bad_payload).encode())}
+    return {f"poison-{uuid.uuid4().hex[:8]}": poison for poison in (
+        (b"\x00not json", r"not JSON: "),
+        (json.dumps(wrong_version).encode(), r"invalid event: schema_version: .*unknown schema version 99"),
+        (json.dumps(bad_payload).encode(), r"invalid event: payload\.\w+: Field required"))}
 
 
 def test_poison_on_every_topic_goes_to_its_dead_letter_topic_and_nothing_stops():
     sent = {}
     for topic in TOPICS:
-        for key, value in poisons(topic).items():
+        for key, (value, reason) in poisons(topic).items():
             metadata = kafka.producer().send(topic, key=key.encode(), value=value).get(timeout=10)
-            sent[key] = (topic, value, metadata.partition, metadata.offset)
+            sent[key] = (topic, value, reason, metadata.partition, metadata.offset)
     wait_until_consumed()
 
     dead = topic_records(set(sent), topics=tuple(f"{t}.DLT" for t in TOPICS))
     by_key = {}
     for record in dead:
         by_key.setdefault(record.key.decode(), []).append(record)
-    for key, (topic, value, partition, offset) in sent.items():
+    for key, (topic, value, reason, partition, offset) in sent.items():
         letters = by_key.get(key, [])
         assert {r.topic for r in letters} == {f"{topic}.DLT"}, f"{key} from {topic}: {[r.topic for r in letters]}"
         headers = [dict((k, v.decode()) for k, v in r.headers) for r in letters]
@@ -55,7 +60,7 @@ def test_poison_on_every_topic_goes_to_its_dead_letter_topic_and_nothing_stops()
             assert letter.value == value  # the original bytes, untouched
             assert (header["dlt.topic"], int(header["dlt.partition"]), int(header["dlt.offset"])) == (
                 topic, partition, offset)
-            assert header["dlt.reason"]
+            assert re.match(reason, header["dlt.reason"]), header["dlt.reason"]
     # poison is not elsewhere: no other topic's dead letters hold these keys, and nothing was processed
     assert sum(len(v) for v in by_key.values()) == sum(len(READERS[t]) for t, *_ in sent.values())
 

@@ -16,12 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from infra import stack
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
 APP_ROOT = "/app"  # where the Dockerfile copies the repository
 
-SITES = {"order": 8001, "payment": 8002, "inventory": 8003, "shipment": 8004, "notification": 8005}
+SITES = {site: stack.site_port(site, offset=0) for site in stack.SITES}
 
 EXPECTED_SERVICES = {
     "kafka", "mongo", "kafdrop", "mongo-express", "zipkin", "topics", "order-relay",

@@ -30,17 +30,8 @@ def password() -> str:
     return printed
 
 
-def serves(site: str) -> bool:
-    try:
-        return requests.get(url(site, "/health"), timeout=5).status_code == 200
-    except requests.ConnectionError:
-        return False
-
-
 @pytest.mark.parametrize("site", SITES)
 def test_every_site_admin_takes_the_printed_password(site, password):
-    if not serves(site):
-        pytest.skip(f"no {site} site in this stack")
     assert logged_in(admin_login(site, password))
 
 

@@ -1,14 +1,13 @@
 """Mongo Express, as `up` runs it: the stack's databases, behind the login `up` generated, on loopback only."""
 
-import shutil
 import stat
 
 import pytest
 import requests
 
-from tests.stack import OFFSET, STATE, manage_all, wait_for
+from tests.stack import MONGO_EXPRESS, OFFSET, STATE, manage_all, wait_for
 
-pytestmark = pytest.mark.skipif(not shutil.which("npm"), reason="Mongo Express needs node and npm")
+pytestmark = pytest.mark.skipif(not MONGO_EXPRESS, reason="Mongo Express needs node and npm")
 
 PORT = 8081 + OFFSET
 ADDRESS = f"http://127.0.0.1:{PORT}"

@@ -1,6 +1,5 @@
 """How the order site follows downstream events: forwards only, each event once."""
 
-import uuid
 
 import pytest
 
@@ -83,7 +82,6 @@ def test_an_event_for_an_order_never_placed_is_refused():
     with pytest.raises(services.UnknownOrder):
         apply(stray)
     assert store.order_get(stray.order_id) is None and store.timeline_of(stray.order_id) == []
-    assert uuid.UUID(stray.order_id)
 
 
 def record_cancel(request):
