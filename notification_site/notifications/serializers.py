@@ -6,7 +6,8 @@ from common.events import ORDER_END_TOPICS
 class NotificationFilter(serializers.Serializer):
     """The query of GET /notifications (besides page and page_size)."""
 
-    order_id = serializers.CharField(max_length=64, required=False)
+    # an exact id, as sent: trimmed, a control character alone would become a blank the schema allows
+    order_id = serializers.CharField(max_length=64, required=False, trim_whitespace=False)
     event_type = serializers.ChoiceField(choices=ORDER_END_TOPICS, required=False)
 
 

@@ -39,7 +39,8 @@ class OrderItemOut(serializers.Serializer):
 class OrderFilter(serializers.Serializer):
     """The query of GET /orders besides the page (common.api.PageQuery): a filter, or the stuck ones."""
     status = serializers.ChoiceField([status.value for status in OrderStatus], required=False)
-    customer_id = serializers.CharField(max_length=64, required=False)
+    # an exact id, as sent: trimmed, a control character alone would become a blank the schema allows
+    customer_id = serializers.CharField(max_length=64, required=False, trim_whitespace=False)
     stuck = serializers.BooleanField(default=False, help_text="only the orders not final ORDER_STUCK_AFTER_SECONDS "
                                                               "after they were placed, oldest first")
 

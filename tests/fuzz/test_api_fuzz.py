@@ -20,6 +20,8 @@ EXAMPLES_PER_OPERATION = 15
 CHECKS = ["not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_headers_conformance", "response_schema_conformance", "positive_data_acceptance",
           "negative_data_rejection", "ignored_auth"]
+# gunicorn's limit_request_line (its default): a longer request line is a 414, which no OpenAPI schema can describe
+REQUEST_LINE_LIMIT = 4094
 # Restocking is for staff, so the inventory site is fuzzed as a staff user (and `ignored_auth` tries it without).
 STAFF = ("fuzz-staff", secrets.token_urlsafe(16))
 def site_schema(site: str) -> schemathesis.BaseSchema:
@@ -56,4 +58,8 @@ def staff_user():
 
 @schemathesis.pytest.parametrize(**{site: site_schema(site) for site in SITES})
 def test_whatever_a_client_sends_the_answer_is_documented_and_never_a_server_error(case):
-    case.call_and_validate()
+    response = case.call()
+    if response.status_code == 414:  # gunicorn refuses a request line over its limit before Django sees it
+        assert len(response.request.url) > REQUEST_LINE_LIMIT - len("GET  HTTP/1.1"), response.request.url
+        return
+    case.validate_response(response)
