@@ -16,7 +16,8 @@ OFFSET = stack.OFFSET + 10000
 
 def run(state, *args):
     env = process_env(ORDERPIPE_STATE=str(state), ORDERPIPE_PORT_OFFSET=str(OFFSET))
-    for name in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI", "DJANGO_SECRET_KEY"):  # its own, local ones
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI", "DJANGO_SECRET_KEY", "OTEL_EXPORTER_ZIPKIN_ENDPOINT",
+                 "ZIPKIN_UI_URL"):  # its own, local ones
         env.pop(name, None)
     return subprocess.run([str(MANAGE_ALL), *args], env=env, capture_output=True, text=True, timeout=300)
 
