@@ -32,8 +32,9 @@ def test_one_order_has_lines_from_the_order_site_and_the_four_consumers_in_time_
     steps = [(line["component"], line.get("event_type")) for line in lines]
     assert [steps.index(step) for step in CHAIN] == sorted(steps.index(step) for step in CHAIN), steps
 
+    # the same lines for a person, one each; more may have come since (the mail is sent after the order ships)
     human = manage_all("logs", "--order", shipped_order).stdout.splitlines()
-    assert len(human) == len(lines) and "web-order" in human[0] and "POST /orders 201" in human[0]
+    assert len(human) >= len(lines) and "web-order" in human[0] and "POST /orders 201" in human[0]
 
 
 def test_an_event_line_says_which_event_it_was_and_where_it_was_read(shipped_order):
