@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
-from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -49,6 +49,19 @@ class StrictSerializerSchema(OpenApiSerializerExtension):
             if name in schema["properties"] and "$ref" not in schema["properties"][name]:
                 schema["properties"][name].update(_limits_not_in_schema(field))
         return {**schema, "additionalProperties": False}
+
+
+class CharFieldSchema(OpenApiSerializerFieldExtension):
+    """The schema says that a text input may not hold a NUL character: DRF's CharField refuses one with a 400
+    (its ProhibitNullCharactersValidator), which drf-spectacular leaves out of the schema."""
+
+    target_class = serializers.CharField
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        if direction == "request" and "pattern" not in schema:
+            schema["pattern"] = "^[^\\x00]*$"
+        return schema
 
 
 def _limits_not_in_schema(field: serializers.Field) -> dict:

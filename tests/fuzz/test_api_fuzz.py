@@ -6,12 +6,15 @@ staff-only operation refuses a request without credentials. Each operation is a 
 `tests/fuzz/test_api_fuzz.py::test_…[payment][GET /payments/{order_id}]`.
 """
 
+import re
 import secrets
 import subprocess
 
 import pytest
+import requests
 import schemathesis
 
+from tests.factories import OrderRequestFactory
 from tests.stack import REPO, SITES, process_env, url
 
 # Generated requests per operation in the fuzzing phase (the coverage phase adds its boundary cases): the whole
@@ -63,3 +66,24 @@ def test_whatever_a_client_sends_the_answer_is_documented_and_never_a_server_err
         assert len(response.request.url) > REQUEST_LINE_LIMIT - len("GET  HTTP/1.1"), response.request.url
         return
     case.validate_response(response)
+
+
+# Every text input, where the fuzzer may or may not happen to try a NUL character: DRF refuses one with a 400.
+TEXT_INPUTS = [("notification", "/notifications", "order_id"), ("order", "/orders", "customer_id"),
+               ("order", "/orders", "shipping_address")]
+
+
+@pytest.mark.parametrize(("site", "path", "field"), TEXT_INPUTS)
+def test_a_nul_character_in_text_is_a_400_on_that_field_and_the_schema_says_so(site, path, field):
+    schema = requests.get(url(site, "/api/schema"), params={"format": "json"}, timeout=30).json()
+    operation = schema["paths"][path]["post" if field == "shipping_address" else "get"]
+    if "requestBody" in operation:
+        body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+        field_schema = schema["components"]["schemas"][body]["properties"][field]
+        response = requests.post(url(site, path), json={**OrderRequestFactory(), field: "a\x00b"}, timeout=10)
+    else:
+        field_schema = next(p["schema"] for p in operation["parameters"] if p["name"] == field)
+        response = requests.get(url(site, path), params={field: "a\x00b"}, timeout=10)
+    assert re.search(field_schema["pattern"], "ab") and not re.search(field_schema["pattern"], "a\x00b")
+    assert response.status_code == 400, response.text
+    assert field in response.json(), response.json()
