@@ -137,7 +137,8 @@ class ConsumerLoop:
             self._records[position] = record
             batches.setdefault(self.handlers[record.topic], []).append(Delivery(event, position))
         for handler, batch in batches.items():
-            with fencing.writing_as(self.group, self._epochs_of(batch)):
+            keys = [(event.order_id, TopicPartition(position.topic, position.partition)) for event, position in batch]
+            with fencing.writing_as(self.group, self._epochs_of(batch), keys):
                 self._handle(handler, batch)
         self._retry(lambda: kafka.send_all(self._outgoing))
         log_handled_events(self._handled, self._trace.log_ids)

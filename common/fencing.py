@@ -13,16 +13,38 @@ partitions: it applies only if the document has seen no newer one, and it record
 its batch is dropped uncommitted. What it wrote before its successor reached a document, the successor finds done,
 as after a crash (the handlers are idempotent). Inserts need no fence: their natural keys make them happen once.
 
+A document whose `_id` is the key of some of the batch's events (an order's own documents: the order, its
+payment, reservation, shipment) is written only because of that order's events, and an order's events all come
+from one partition per topic. Its writes carry just those partitions' epochs: what fences a zombie is the epoch
+of the partition of the event it handles, and the document's fence stays a few entries long instead of one per
+partition of every topic (FerretDB rewrites a whole document on each update). Any other document (a product,
+which every order's events change) gets the epochs of all the batch's partitions.
+
 Kafka fences a zombie producer the same way, by an epoch that only the newest instance holds.
 """
 
 import contextlib
+from collections.abc import Iterable
 from contextvars import ContextVar
+from dataclasses import dataclass
 
+from kafka import TopicPartition
 from pymongo import DeleteOne, UpdateOne
 
 FIELD = "fence"
-_epochs: ContextVar[dict[str, int] | None] = ContextVar("epochs", default=None)
+
+
+@dataclass(frozen=True)
+class _Fence:
+    epochs: dict[str, int]  # {lease key: epoch} of all the batch's partitions
+    by_key: dict[str, dict[str, int]]  # the same, per record key, for only the partitions of that key's events
+
+    def epochs_for(self, filter: dict) -> dict[str, int]:
+        doc_id = filter.get("_id")
+        return self.by_key.get(doc_id, self.epochs) if isinstance(doc_id, str) else self.epochs
+
+
+_fence: ContextVar[_Fence | None] = ContextVar("fence", default=None)
 
 
 class Fenced(Exception):
@@ -30,13 +52,18 @@ class Fenced(Exception):
 
 
 @contextlib.contextmanager
-def writing_as(group: str, epochs: dict):
-    """The writes made inside carry these epochs ({TopicPartition: epoch}: the batch's partitions)."""
-    token = _epochs.set({lease_key(group, partition): epoch for partition, epoch in epochs.items()})
+def writing_as(group: str, epochs: dict, keys: Iterable[tuple[str, TopicPartition]] = ()):
+    """The writes made inside carry these epochs ({TopicPartition: epoch}: the batch's partitions). `keys` are
+    the batch's (record key, partition) pairs: a write to the document whose `_id` is a key carries only the
+    epochs of that key's partitions."""
+    by_key = {}
+    for key, partition in keys:
+        by_key.setdefault(key, {})[lease_key(group, partition)] = epochs[partition]
+    token = _fence.set(_Fence({lease_key(group, partition): epoch for partition, epoch in epochs.items()}, by_key))
     try:
         yield
     finally:
-        _epochs.reset(token)
+        _fence.reset(token)
 
 
 def lease_key(group: str, partition) -> str:
@@ -45,9 +72,10 @@ def lease_key(group: str, partition) -> str:
 
 def guard(filter: dict, update: dict | None = None) -> tuple[dict, dict | None]:
     """The filter and update of a write made under `writing_as`: only if no newer epoch wrote the document."""
-    epochs = _epochs.get()
-    if not epochs:
+    fence = _fence.get()
+    if fence is None:
         return filter, update
+    epochs = fence.epochs_for(filter)
     filter = {**filter, **{f"{FIELD}.{key}": {"$not": {"$gt": epoch}} for key, epoch in epochs.items()}}
     if update is not None:
         update = {**update, "$max": {**update.get("$max", {}), **{f"{FIELD}.{key}": e for key, e in epochs.items()}}}
@@ -65,10 +93,10 @@ def guard_request(request):
 
 def check(collection, filters: list[dict]) -> None:
     """After writes that matched fewer documents than asked: raise Fenced if a newer epoch wrote one of them."""
-    epochs = _epochs.get()
-    if not epochs:
+    fence = _fence.get()
+    if fence is None:
         return
-    newer = [{f"{FIELD}.{key}": {"$gt": epoch}} for key, epoch in epochs.items()]
     for filter in filters:
-        if "_id" in filter and collection.find_one({"_id": filter["_id"], "$or": newer}, {"_id": 1}):
+        newer = [{f"{FIELD}.{key}": {"$gt": epoch}} for key, epoch in fence.epochs_for(filter).items()]
+        if "_id" in filter and newer and collection.find_one({"_id": filter["_id"], "$or": newer}, {"_id": 1}):
             raise Fenced(f"{collection.full_name} {filter['_id']!r} was written by a newer owner of the partitions")

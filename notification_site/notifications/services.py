@@ -89,9 +89,10 @@ def notifications_send(*, outcomes: list[Event]) -> None:
 def _send(notifications: list[dict]) -> None:
     """Mail the notifications whose order's recipient is known (the others wait for it), then record them sent."""
     ready = []
+    emails = store.recipient_emails(sorted({notification["order_id"] for notification in notifications}))
     for notification in notifications:
         order_id = notification["order_id"]
-        email = store.recipient_email(order_id) or store.recipient_awaited(order_id, notification["_id"])
+        email = emails.get(order_id) or store.recipient_awaited(order_id, notification["_id"])
         if email:
             ready.append((notification, email))
     if not ready:

@@ -49,9 +49,10 @@ def recipient_set(document: dict) -> list[str]:
     return recipient.get("waiting", [])
 
 
-def recipient_email(order_id: str) -> str | None:
-    recipient = recipients().find_one({"_id": order_id})
-    return recipient and recipient.get("email")
+def recipient_emails(order_ids: list[str]) -> dict[str, str]:
+    """The addresses of the orders' recipients that are known, in one lookup: {order id: email}."""
+    found = recipients().find({"_id": {"$in": order_ids}}, {"email": 1}) if order_ids else []
+    return {recipient["_id"]: recipient["email"] for recipient in found if recipient.get("email")}
 
 
 def recipient_awaited(order_id: str, notification_id: str) -> str | None:
@@ -69,9 +70,10 @@ def notifications_insert(documents: list[dict]) -> list[str]:
 
 
 def notifications_unsent(notification_ids: list[str]) -> list[dict]:
-    """Those of the notifications that exist and whose mail was not sent (looked up by _id, FerretDB's fast path)."""
-    found = (notifications().find_one({"_id": i, "sent_at": None}) for i in notification_ids)
-    return [notification for notification in found if notification]
+    """Those of the notifications that exist and whose mail was not sent, in one lookup."""
+    if not notification_ids:
+        return []
+    return list(notifications().find({"_id": {"$in": notification_ids}, "sent_at": None}, sort=[("_id", 1)]))
 
 
 def notifications_sent(sent: dict[str, tuple[str, datetime]]) -> None:

@@ -63,3 +63,18 @@ def test_writes_outside_a_handler_are_not_fenced(products):
         products.update_one({"_id": "P1"}, {"$inc": {"available": -1}})
     products.update_one({"_id": "P1"}, {"$inc": {"available": 5}})  # a restock from the web site
     assert products.find_one({"_id": "P1"})["available"] == 14
+
+
+def test_a_document_named_by_a_record_key_carries_only_the_epochs_of_that_keys_partitions(products):
+    # as for orders: the document P1 is the key of an event from PARTITION, P2 of one from OTHER
+    products.insert_one({"_id": "P3", "available": 10})  # named by no key, like a product every order changes
+    with fencing.writing_as(GROUP, {PARTITION: 3, OTHER: 4}, [("P1", PARTITION), ("P2", OTHER)]):
+        products.bulk_write([UpdateOne({"_id": doc_id}, {"$inc": {"available": -1}}) for doc_id in ("P1", "P2", "P3")])
+    fences = {doc["_id"]: doc[fencing.FIELD] for doc in products.find()}
+    assert fences == {"P1": {fencing.lease_key(GROUP, PARTITION): 3}, "P2": {fencing.lease_key(GROUP, OTHER): 4},
+                      "P3": {fencing.lease_key(GROUP, PARTITION): 3, fencing.lease_key(GROUP, OTHER): 4}}
+    with fencing.writing_as(GROUP, {PARTITION: 2}, [("P1", PARTITION)]):  # PARTITION's older owner
+        with pytest.raises(fencing.Fenced):
+            products.update_one({"_id": "P1"}, {"$inc": {"available": -1}})
+        products.update_one({"_id": "P2"}, {"$inc": {"available": -1}})  # P2's events come from OTHER
+    assert [doc["available"] for doc in products.find(sort=[("_id", 1)])] == [9, 8, 9]

@@ -197,14 +197,16 @@ def test_concurrent_upserts_and_find_and_modify_make_one_document(seeded):
 
 
 def test_a_lookup_by_id_searches_the_id_index(seeded, store):
-    """Patch 0001: FerretDB's SQLite backend reads by the expression its _id index is built on."""
+    """Patches 0001, 0002 and 0005: FerretDB's SQLite backend reads by the expression its _id index is built on,
+    for an _id alone, with other conditions, and in a list of ids."""
     if store[1] is None:
         pytest.skip("MongoDB plans its own queries")
     collection = seeded()
-    for filter in ({"_id": "d3"}, {"_id": "d3", "status": "B"}):
+    for filter in ({"_id": "d3"}, {"_id": "d3", "status": "B"}, {"_id": {"$in": ["d3", "d5", "nope"]}}):
         plan = collection.database.command("explain", {"find": collection.name, "filter": filter})
         assert plan["filterPushdown"], filter
         assert any("USING INDEX" in step for step in plan["queryPlanner"]["Plan"]), plan["queryPlanner"]
+    assert sorted(d["_id"] for d in collection.find({"_id": {"$in": ["d3", "d5", "nope"]}})) == ["d3", "d5"]
 
 
 def test_the_store_is_the_same_process_after_all_that_and_an_order_still_ships(store):

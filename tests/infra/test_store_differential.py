@@ -46,7 +46,8 @@ MISSING = object()
 scalars = st.one_of(st.integers(-2, 3), st.sampled_from(STRINGS), st.none(), st.booleans(),
                     st.sampled_from([1.0, 2.5]), st.sampled_from(DATES))
 values = st.one_of(scalars, st.lists(scalars, max_size=3), st.fixed_dictionaries({}, optional={"a": scalars}))
-ids = st.integers(0, 11)
+# 12 ids, a few of them strings (the lists of ids that patch 0005 pushes down)
+ids = st.one_of(st.integers(0, 7), st.sampled_from(["x", "y", "é", "日本"]))
 generic_documents = st.builds(lambda _id, fields: {"_id": _id, **fields}, ids,
                               st.fixed_dictionaries({}, optional={field: values for field in FIELDS}))
 
@@ -70,6 +71,7 @@ def condition(path: str):
         st.builds(lambda v: {path: v}, values),
         st.builds(lambda op, v: {path: {op: v}}, operators, scalars),
         st.builds(lambda vs: {path: {"$in": vs}}, st.lists(scalars, max_size=3)),
+        st.builds(lambda vs: {path: {"$in": vs}}, st.lists(st.sampled_from(STRINGS), max_size=3)),
         st.builds(lambda e: {path: {"$exists": e}}, st.booleans()),
     )
 
@@ -86,6 +88,7 @@ filters = st.one_of(
     equalities,
     equalities,
     st.builds(lambda _id: {"_id": _id}, ids),
+    st.builds(lambda some: {"_id": {"$in": some}}, st.lists(ids, max_size=4)),
     paths.flatmap(condition),
     st.lists(paths.flatmap(condition), min_size=2, max_size=3).map(lambda cs: {k: v for c in cs for k, v in c.items()}),
     st.builds(lambda _id, c: {"_id": _id, **c}, ids, paths.flatmap(condition)),

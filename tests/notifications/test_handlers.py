@@ -57,7 +57,7 @@ def test_an_order_placed_recorded_while_its_outcome_looked_for_it_is_mailed_once
     placed = order_placed()
     handlers.on_order_placed(delivered(placed))
     with monkeypatch.context() as patched:  # the outcome's consumer looked before the order_placed was recorded
-        patched.setattr(store, "recipient_email", lambda order_id: None)
+        patched.setattr(store, "recipient_emails", lambda order_ids: {})
         handlers.on_outcome(delivered(shipped(placed)))
     assert [mail.subject for mail in mailoutbox] == [f"Your order {placed.order_id} has shipped"]  # at once
 
