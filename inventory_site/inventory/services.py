@@ -37,7 +37,7 @@ def stock_reserve(*, paid: list[Event]) -> list[Event]:
     """
     causes = {event.order_id: event for event in paid}
     drafts = [_new_reservation(event) for event in paid]
-    seen_before = [store.reservation_get(order_id) for order_id in store.reservations_start(drafts)]
+    seen_before = _reservations_of(store.reservations_start(drafts))
     seen_ids = {r["_id"] for r in seen_before}
     new = [draft for draft in drafts if draft["_id"] not in seen_ids]
     resumed = [r for r in seen_before if r["status"] == ReservationStatus.PENDING]  # an earlier try died half-way
@@ -47,7 +47,7 @@ def stock_reserve(*, paid: list[Event]) -> list[Event]:
         caused = [event_from_dict(outcome["event"]) for outcome in outcomes]
         done = [r for r in seen_before if r["status"] != ReservationStatus.PENDING]
     else:  # another consumer finished some of them first (or a cancellation ended them): theirs stand
-        caused, done = [], [store.reservation_get(r["_id"]) for r in new + seen_before]
+        caused, done = [], _reservations_of([r["_id"] for r in new + seen_before])
         _give_back_holds([r for r in done if r["status"] == ReservationStatus.CANCELLED])
     caused += [event for r in done for event in caused_by(r, causes[r["_id"]])]
     holders = defaultdict(list)
@@ -142,7 +142,7 @@ class UnknownReservation(Exception):
 
 def stock_ship(*, shipped: list[Event]) -> list[Event]:
     """The parcels left: each order's reserved units become shipped, once, however often the event comes."""
-    reservations = _reservations_of(shipped)
+    reservations = _reservations_of([event.order_id for event in shipped])
     reserved = [r for r in reservations if r["status"] == ReservationStatus.RESERVED]
     _move_stock(reserved, "ship")
     store.reservations_end([{"_id": r["_id"], "status": ReservationStatus.SHIPPED, "events": []} for r in reserved],
@@ -171,15 +171,17 @@ def stock_release(*, cancelled: list[Event]) -> list[Event]:
     _give_back_holds(pending)
     _clear_marks(reservations, "release")
     # from the store: on a redelivery (or if another consumer got there first) its events are the ones that stand
-    return [event for r in _reservations_of(cancelled) for event in caused_by(r, causes[r["_id"]])]
+    ended = _reservations_of([event.order_id for event in cancelled])
+    return [event for r in ended for event in caused_by(r, causes[r["_id"]])]
 
 
-def _reservations_of(events: list[Event]) -> list[dict]:
-    reservations = [store.reservation_get(event.order_id) for event in events]
-    missing = [event.order_id for event, r in zip(events, reservations, strict=True) if r is None]
+def _reservations_of(order_ids: list[str]) -> list[dict]:
+    """The orders' reservations, in one lookup, in the orders' order."""
+    found = store.reservations_get(order_ids)
+    missing = [order_id for order_id in order_ids if order_id not in found]
     if missing:
         raise UnknownReservation(f"no reservation for order {', '.join(missing)}")
-    return reservations
+    return [found[order_id] for order_id in order_ids]
 
 
 def _move_stock(reservations: list[dict], move: str) -> None:

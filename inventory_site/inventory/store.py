@@ -180,6 +180,12 @@ def reservation_get(order_id: str) -> dict | None:
     return reservations().find_one({"_id": order_id})
 
 
+def reservations_get(order_ids: list[str]) -> dict[str, dict]:
+    """The reservations of these orders that exist, in one lookup: {order id: reservation}."""
+    found = reservations().find({"_id": {"$in": order_ids}}) if order_ids else []
+    return {reservation["_id"]: reservation for reservation in found}
+
+
 def reservations_finish(outcomes: list[dict]) -> int:
     """PENDING → RESERVED or REJECTED, each with its `inventory_updated` event in the same atomic write.
     Returns how many were still PENDING (all of them, unless another consumer got there first)."""
