@@ -28,7 +28,7 @@ from kafka.errors import KafkaError
 from pymongo.errors import PyMongoError
 from tqdm import tqdm
 
-from bench import orders, raw, watch
+from bench import drift, orders, raw, watch
 from common.events import TOPICS, OrderEnd
 
 MANAGE_ALL = Path(__file__).resolve().parent.parent / "manage_all.sh"
@@ -54,6 +54,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tracing-overhead", action="store_true",
                         help="measure traced and untraced (the sites restarted with OTEL_SDK_DISABLED=true)")
     parser.add_argument("--rounds", type=int, default=1, help="with --tracing-overhead: traced/untraced pairs")
+    parser.add_argument("--report-every", type=float,
+                        help="seconds per interval of the drift table (default: 300 with a --duration of 25 min+)")
     parser.add_argument("--order-site", default=f"http://127.0.0.1:{8001 + offset}")
     parser.add_argument("--inventory-site", default=f"http://127.0.0.1:{8003 + offset}")
     parser.add_argument("--run-dir", type=Path, help="the stack's pid files (default: $ORDERPIPE_STATE/run)")
@@ -62,6 +64,8 @@ def parse_args() -> argparse.Namespace:
         args.orders = 500
     if args.rate and args.duration:
         args.orders = round(args.rate * args.duration)
+    if args.report_every is None and (args.duration or 0) >= 25 * 60:
+        args.report_every = 300
     return args
 
 
@@ -95,6 +99,8 @@ def run_pipeline(args, components: watch.Components) -> dict:
     finals = watch.FinalEvents(settings.KAFKA_BOOTSTRAP_SERVERS)  # at the topics' end before the first POST
     lag = watch.ConsumerLag(settings.KAFKA_BOOTSTRAP_SERVERS, list(TOPICS))
     samplers = [watch.Every(lag.sample), watch.Every(components.sample_rss)]
+    if args.report_every:
+        samplers.append(drift.Intervals(components, Path(settings.STATE_DIR), args.report_every))
     for thread in [finals, *samplers]:
         thread.start()
     placed: list[orders.Placed] = []
@@ -104,7 +110,7 @@ def run_pipeline(args, components: watch.Components) -> dict:
         events_before, cpu_before, client_cpu_before = lag.events_so_far(), components.cpu_ticks(), time.process_time()
         started = time.monotonic()
         placing.start()
-        accepted, deadline = wait_with_progress(args, placing, placed, finals)
+        accepted, deadline = wait_with_progress(args, placing, placed, finals, samplers)
         final = {i: finals.final[i] for i in accepted if i in finals.final}
         last_final = max((seen for seen, _ in final.values()), default=time.monotonic())
         # The order site applies the final events after they are seen: the orders are done, and their CPU all
@@ -124,13 +130,15 @@ def run_pipeline(args, components: watch.Components) -> dict:
             "caught_up_after": None if caught_up is None else max(caught_up - last_final, 0.0),
             "events": events, "cpu": watch.cpu_seconds_between(cpu_before, cpu_after),
             "client_cpu": client_cpu_after - client_cpu_before, "peak_lag": lag.peak,
-            "lag_samples_failed": lag.failed_samples}
+            "lag_samples_failed": lag.failed_samples,
+            "marks": next((s.marks for s in samplers if isinstance(s, drift.Intervals)), None)}
 
 
 def wait_with_progress(args, placing: threading.Thread, placed: list[orders.Placed],
-                       finals: watch.FinalEvents) -> tuple[list[str], float]:
+                       finals: watch.FinalEvents, samplers: list) -> tuple[list[str], float]:
     """Shows orders placed and final until all are placed, then until all are final or `--timeout` has passed
-    since the last POST. Returns the ids of the orders the site accepted, and that deadline."""
+    since the last POST. Returns the ids of the orders the site accepted, and that deadline. The drift intervals
+    end with the placing (the last one only if it is at least half an interval long)."""
     with (tqdm(total=args.orders, desc="placed", unit="order", file=sys.stderr, position=0) as placed_bar,
           tqdm(total=args.orders, desc="final ", unit="order", file=sys.stderr, position=1) as final_bar):
         def show() -> list[str]:
@@ -143,6 +151,10 @@ def wait_with_progress(args, placing: threading.Thread, placed: list[orders.Plac
             placing.join(timeout=0.25)
             show()
         accepted = show()
+        for intervals in (s for s in samplers if isinstance(s, drift.Intervals)):
+            intervals.stop()
+            if time.monotonic() - intervals.marks[-1]["at"] >= intervals.seconds / 2:
+                intervals.mark()
         placed_bar.close()  # now, so that it shows the rate of placing (a closed bar ignores updates)
         deadline = time.monotonic() + args.timeout
         while finals.wait_until_final(accepted, min(0.25, deadline - time.monotonic())) < len(accepted):
@@ -243,6 +255,9 @@ def measure(args) -> tuple[dict, list[str]]:
             bar.update()
         figures["raw"] = {name: round(rate, 1) for name, rate in figures["raw"].items()}
         figures["fraction"] = fractions(figures)
+    if run["marks"]:
+        figures["intervals"] = drift.intervals(run["marks"], placed, final)
+        figures["drift"] = drift.verdict(figures["intervals"])
     figures["machine"] = machine()
     figures["warnings"] = warnings
     figures["error_list"] = errors[:20]
@@ -303,6 +318,8 @@ def report(f: dict) -> list[str]:
             "                (raw: one client alone on the store or the broker, in this run; an order takes several"
             " writes and ~4 events)",
         ]
+    if "intervals" in f:
+        lines += drift.report(f["intervals"], f["drift"])
     lines.append(f"machine         {f['machine']['cores']} cores, {f['machine']['cpu']}")
     lines += [f"error           {error}" for error in f["error_list"][:10]]
     return lines

@@ -74,7 +74,8 @@ def insert_many_new(collection: "Collection", documents: list[dict]) -> list[str
 def insert_or_get_many(collection: "Collection", documents: list[dict]) -> list[dict]:
     """`insert_or_get` for a batch: the documents as stored, in order (only the ones that existed are read back)."""
     existed = set(insert_many_new(collection, documents))
-    return [collection.find_one({"_id": doc["_id"]}) if doc["_id"] in existed else doc for doc in documents]
+    stored = {doc["_id"]: doc for doc in collection.find({"_id": {"$in": list(existed)}})} if existed else {}
+    return [stored.get(doc["_id"]) if doc["_id"] in existed else doc for doc in documents]
 
 
 def bulk_write(collection: "Collection", requests: list) -> int:

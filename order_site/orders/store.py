@@ -124,7 +124,8 @@ def unfinished_since(cutoff: datetime) -> list[dict]:
 
 
 def orders_missing(order_ids: list[str]) -> list[str]:
-    return [order_id for order_id in order_ids if order_get(order_id, {"_id": 1}) is None]
+    found = {order["_id"] for order in orders().find({"_id": {"$in": order_ids}}, {"_id": 1})}
+    return [order_id for order_id in order_ids if order_id not in found]
 
 
 def timeline_add(entries: list[dict]) -> None:

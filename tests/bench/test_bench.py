@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 
+from bench import drift
 from bench.watch import GROUPS
 from tests.stack import MANAGE_ALL, STATE, process_env
 
@@ -38,3 +39,35 @@ def test_a_short_run_follows_every_order_to_its_end_and_reports_every_figure():
     assert set(figures["raw"]) == RAW_RATES and all(rate > 0 for rate in figures["raw"].values())
     assert all(0 < share for share in figures["fraction"].values())
     assert figures["machine"]["cores"] == os.cpu_count()  # the machine it ran on
+
+
+def test_a_run_in_intervals_reports_each_one_and_judges_the_drift():
+    result = subprocess.run([str(MANAGE_ALL), "bench", "--duration", "15", "--rate", "8", "--report-every", "3",
+                             "--no-raw"], env=process_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    *table, last = result.stdout.strip().splitlines()
+    figures = json.loads(last)
+
+    intervals = figures["intervals"]
+    assert len(intervals) >= drift.MIN_INTERVALS, intervals
+    assert sum(row["orders"] for row in intervals) <= figures["accepted"]
+    for row in intervals:
+        assert row["orders"] > 0 and row["post_p99_ms"] > 0 and row["e2e_p99_ms"] > 0, row
+        assert row["store_mb"] > 0 and {"ferretdb", "kafka", "web-order"} <= set(row["rss_mb"]), row
+    assert [row["minute"] for row in intervals] == sorted(row["minute"] for row in intervals)
+    assert {"post_p99_ms", "e2e_p99_ms", "store_mb", "rss_mb.ferretdb"} <= set(figures["drift"]["changes"])
+    assert any(line.startswith("drift ") for line in table)
+    assert any(line.startswith("RSS MB ferretdb") for line in table)
+
+
+def test_drift_is_a_change_beyond_the_limit_between_the_first_and_the_last_windows():
+    def row(minute, rss):
+        return {"minute": minute, "orders": 100, "post_p99_ms": 50.0, "e2e_p99_ms": 400.0, "cpu_ms_per_order": 18.0,
+                "store_mb": 10.0, "rss_mb": {"web-order": rss}}
+
+    steady = [row(5 * (i + 1), 100.0) for i in range(6)]
+    assert drift.verdict(steady)["drifting"] == []
+    assert drift.verdict(steady)["compared"] == "minutes 5-15 with 20-30"
+    leaking = [row(5 * (i + 1), 100.0 + 10 * i) for i in range(6)]  # 115 MB at first, 145 MB at the end: +26 %
+    assert drift.verdict(leaking)["drifting"] == ["rss_mb.web-order"]
+    assert drift.verdict(steady[:drift.MIN_INTERVALS - 1]) is None
