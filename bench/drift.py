@@ -2,7 +2,8 @@
 
 Every interval (5 minutes by default) the benchmark notes each process's RSS, the store's size on disk and the
 CPU each component has used; at the end it adds the POST and end-to-end p99 of the orders placed in each
-interval. The first interval is warm-up. The verdict compares the first WINDOW intervals after it with the last
+interval. The first interval is warm-up. The store's size grows with the orders, so what is judged is how much
+each order adds to it. The verdict compares the first WINDOW intervals after it with the last
 WINDOW: each figure must stay within DRIFT_LIMIT.
 """
 
@@ -74,6 +75,9 @@ def intervals(marks: list[dict], placed: list, final: dict) -> list[dict]:
             "e2e_p99_ms": p99_ms([final[p.order_id][0] - p.started for p in inside if p.order_id in final]),
             "cpu_ms_per_order": round(cpu * 1000 / len(inside), 2) if inside else None,
             "store_mb": end["store_mb"],
+            # the store grows with every order: what would drift is how much each one adds
+            "store_kb_per_order": (round((end["store_mb"] - start["store_mb"]) * 1024 / len(inside), 2)
+                                   if inside and None not in (start["store_mb"], end["store_mb"]) else None),
             "rss_mb": end["rss_mb"],
         })
     return rows
@@ -85,7 +89,8 @@ def verdict(rows: list[dict]) -> dict | None:
     if len(rows) < MIN_INTERVALS:
         return None
     first, last = rows[1:1 + WINDOW], rows[-WINDOW:]
-    names = ["post_p99_ms", "e2e_p99_ms", "cpu_ms_per_order", "store_mb"] + [f"rss_mb.{p}" for p in rows[-1]["rss_mb"]]
+    names = ["post_p99_ms", "e2e_p99_ms", "cpu_ms_per_order", "store_kb_per_order"]
+    names += [f"rss_mb.{process}" for process in rows[-1]["rss_mb"]]
 
     def value(row: dict, name: str):
         return row["rss_mb"].get(name.split(".", 1)[1]) if name.startswith("rss_mb.") else row[name]
@@ -108,7 +113,8 @@ def report(rows: list[dict], result: dict | None) -> list[str]:
     cell = lambda value: "-" if value is None else f"{value:g}"
     table = [("minute", [r["minute"] for r in rows]), ("orders", [r["orders"] for r in rows]),
              ("POST p99 ms", [r["post_p99_ms"] for r in rows]), ("e2e p99 ms", [r["e2e_p99_ms"] for r in rows]),
-             ("CPU ms/order", [r["cpu_ms_per_order"] for r in rows]), ("store MB", [r["store_mb"] for r in rows])]
+             ("CPU ms/order", [r["cpu_ms_per_order"] for r in rows]), ("store MB", [r["store_mb"] for r in rows]),
+             ("store KB/order", [r["store_kb_per_order"] for r in rows])]
     table += [(f"RSS MB {name}", [r["rss_mb"].get(name) for r in rows])
               for name in sorted(rows[-1]["rss_mb"], key=watch.start_order)] if rows else []
     lines = [f"{label:<36}" + "".join(f"{cell(v):>9}" for v in values) for label, values in table]

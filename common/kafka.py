@@ -12,7 +12,7 @@ from collections.abc import Callable
 from django.conf import settings
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, LeaderNotAvailableError, TopicAlreadyExistsError
 
 from common import tracing
 from common.events import TOPICS, Event, now_iso
@@ -168,6 +168,17 @@ def consumer(*topics: str, group: str, instance: str | None = None, listener=Non
         heartbeat_interval_ms=2_000,
         **config,
     )
+    # The group's leader assigns the partitions its metadata knows when the group forms: none, if it joins before
+    # it has fetched any. A stable group with static members keeps that empty assignment when its leader restarts
+    # (the broker answers a known member's rejoin with the stored assignment), and the consumer idles for minutes.
+    # So it learns every topic's partitions first.
+    try:
+        missing = [topic for topic in topics if not consumer.partitions_for_topic(topic)]
+        if missing:
+            raise LeaderNotAvailableError(f"no partitions known yet for {', '.join(missing)}")  # the caller retries
+    except BaseException:
+        consumer.close()  # its I/O thread and connections, before the caller makes another
+        raise
     consumer.subscribe(topics, listener=listener)
     return consumer
 

@@ -55,7 +55,7 @@ def test_a_run_in_intervals_reports_each_one_and_judges_the_drift():
         assert row["orders"] > 0 and row["post_p99_ms"] > 0 and row["e2e_p99_ms"] > 0, row
         assert row["store_mb"] > 0 and {"ferretdb", "kafka", "web-order"} <= set(row["rss_mb"]), row
     assert [row["minute"] for row in intervals] == sorted(row["minute"] for row in intervals)
-    assert {"post_p99_ms", "e2e_p99_ms", "store_mb", "rss_mb.ferretdb"} <= set(figures["drift"]["changes"])
+    assert {"post_p99_ms", "e2e_p99_ms", "store_kb_per_order", "rss_mb.ferretdb"} <= set(figures["drift"]["changes"])
     assert any(line.startswith("drift ") for line in table)
     assert any(line.startswith("RSS MB ferretdb") for line in table)
 
@@ -63,7 +63,7 @@ def test_a_run_in_intervals_reports_each_one_and_judges_the_drift():
 def test_drift_is_a_change_beyond_the_limit_between_the_first_and_the_last_windows():
     def row(minute, rss):
         return {"minute": minute, "orders": 100, "post_p99_ms": 50.0, "e2e_p99_ms": 400.0, "cpu_ms_per_order": 18.0,
-                "store_mb": 10.0, "rss_mb": {"web-order": rss}}
+                "store_mb": 10.0 + minute, "store_kb_per_order": 2.0, "rss_mb": {"web-order": rss}}
 
     steady = [row(5 * (i + 1), 100.0) for i in range(6)]
     assert drift.verdict(steady)["drifting"] == []

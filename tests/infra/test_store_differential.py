@@ -240,3 +240,23 @@ def test_the_patched_store_answers_as_upstream_does(stores, seed, indexes_first,
     finally:
         patched.drop()
         upstream.drop()
+
+
+def test_a_list_of_ids_answers_in_natural_order(stores):
+    """Patch 0005 reads `_id IN (…)` through the _id index, which holds the ids sorted; upstream reads the table
+    in insertion order, and so picks the first document of a `find_one` or an `update_one` without a sort."""
+    name = f"c{uuid.uuid4().hex[:8]}"
+    patched, upstream = (database[name] for database in stores)
+    ids = {"_id": {"$in": ["a", "m", "z"]}}
+    operations = [("insert_many", [{"_id": "z", "n": 1}, {"_id": "a", "n": 1}, {"_id": "m", "n": 2}]),
+                  ("find", ids, None, 0, 0), ("find", ids, None, 1, 1), ("find", ids, [("n", 1)], 0, 0),
+                  ("update_one", ids, {"$inc": {"n": 10}}),
+                  ("find_one_and_update", ids, {"$set": {"k": 1}}, None, True),
+                  ("delete_one", ids), ("find", {}, None, 0, 0)]
+    try:
+        for operation in operations:
+            assert answer(patched, operation) == answer(upstream, operation), operation
+        assert [d["_id"] for d in patched.find(ids)] == ["a", "m"]  # z, the first inserted, was deleted
+    finally:
+        patched.drop()
+        upstream.drop()
