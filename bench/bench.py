@@ -141,10 +141,21 @@ def wait_with_progress(args, placing: threading.Thread, placed: list[orders.Plac
     end with the placing (the last one only if it is at least half an interval long)."""
     with (tqdm(total=args.orders, desc="placed", unit="order", file=sys.stderr, position=0) as placed_bar,
           tqdm(total=args.orders, desc="final ", unit="order", file=sys.stderr, position=1) as final_bar):
+        # Each refresh looks only at what is new: over an hour's 200,000 orders, rereading them all four times a
+        # second cost the client a third of a core by the end, taken from the stack it measures.
+        accepted: list[str] = []
+        unfinished: list[str] = []  # accepted and not seen final yet: the orders in flight
+        seen = 0
+
         def show() -> list[str]:
-            accepted = [p.order_id for p in placed if p.order_id]
-            placed_bar.update(len(placed) - placed_bar.n)
-            final_bar.update(sum(i in finals.final for i in accepted) - final_bar.n)
+            nonlocal seen, unfinished
+            new = placed[seen:]
+            seen += len(new)
+            accepted.extend(p.order_id for p in new if p.order_id)
+            unfinished = [order_id for order_id in unfinished + [p.order_id for p in new if p.order_id]
+                          if order_id not in finals.final]
+            placed_bar.update(seen - placed_bar.n)
+            final_bar.update(len(accepted) - len(unfinished) - final_bar.n)  # an order seen final stays final
             return accepted
 
         while placing.is_alive():
@@ -157,7 +168,7 @@ def wait_with_progress(args, placing: threading.Thread, placed: list[orders.Plac
                 intervals.mark()
         placed_bar.close()  # now, so that it shows the rate of placing (a closed bar ignores updates)
         deadline = time.monotonic() + args.timeout
-        while finals.wait_until_final(accepted, min(0.25, deadline - time.monotonic())) < len(accepted):
+        while finals.wait_until_final(unfinished, min(0.25, deadline - time.monotonic())) < len(unfinished):
             show()
             if time.monotonic() >= deadline:
                 break
