@@ -18,7 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from common import listing
 from common.events import InventoryUpdatedReason, InventoryUpdatedStatus
-from common.mongo import bulk_write, collection, insert_many_new, insert_or_get
+from common.mongo import bulk_write, collection, find_by_ids, insert_many_new, insert_or_get
 
 
 class ReservationStatus(StrEnum):
@@ -182,8 +182,7 @@ def reservation_get(order_id: str) -> dict | None:
 
 def reservations_get(order_ids: list[str]) -> dict[str, dict]:
     """The reservations of these orders that exist, in one lookup: {order id: reservation}."""
-    found = reservations().find({"_id": {"$in": order_ids}}) if order_ids else []
-    return {reservation["_id"]: reservation for reservation in found}
+    return find_by_ids(reservations(), order_ids)
 
 
 def reservations_finish(outcomes: list[dict]) -> int:

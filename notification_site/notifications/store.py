@@ -13,7 +13,7 @@ from pymongo import ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 
 from common import listing
-from common.mongo import bulk_write, collection, insert_many_new
+from common.mongo import bulk_write, collection, find_by_ids, insert_many_new
 
 
 @functools.cache
@@ -51,8 +51,8 @@ def recipient_set(document: dict) -> list[str]:
 
 def recipient_emails(order_ids: list[str]) -> dict[str, str]:
     """The addresses of the orders' recipients that are known, in one lookup: {order id: email}."""
-    found = recipients().find({"_id": {"$in": order_ids}}, {"email": 1}) if order_ids else []
-    return {recipient["_id"]: recipient["email"] for recipient in found if recipient.get("email")}
+    found = find_by_ids(recipients(), order_ids, {"email": 1})
+    return {order_id: recipient["email"] for order_id, recipient in found.items() if recipient.get("email")}
 
 
 def recipient_awaited(order_id: str, notification_id: str) -> str | None:

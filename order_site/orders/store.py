@@ -18,7 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from common import listing
 from common.events import TOPICS, Event, OrderEnd
-from common.mongo import bulk_write, collection, insert_many_new
+from common.mongo import bulk_write, collection, find_by_ids, insert_many_new
 
 
 class OrderStatus(StrEnum):
@@ -124,7 +124,7 @@ def unfinished_since(cutoff: datetime) -> list[dict]:
 
 
 def orders_missing(order_ids: list[str]) -> list[str]:
-    found = {order["_id"] for order in orders().find({"_id": {"$in": order_ids}}, {"_id": 1})}
+    found = find_by_ids(orders(), order_ids, {"_id": 1})
     return [order_id for order_id in order_ids if order_id not in found]
 
 
