@@ -71,6 +71,10 @@ class Store:
     def orders(self) -> int:
         return self.collections["orders", "orders"].estimated_document_count()
 
+    def oldest_customer(self) -> str:
+        """The customer of the oldest clone (one with as many orders as any: each has every CUSTOMERS-th clone)."""
+        return self.collections["orders", "orders"].find_one({}, sort=[("created_at", 1)])["customer_id"]
+
     def documents_of(self, order_id: str) -> dict:
         """An order's document in each collection (a list of them for notifications), None where it has none."""
         found = {name: collection.find_one({"_id": order_id}) for name, collection in self.collections.items()}
@@ -154,13 +158,14 @@ def admin_session(site: str, password: str) -> requests.Session:
     return session
 
 
-def pages(templates: list[dict]) -> list[tuple[str, str, str, dict]]:
-    """(name, site, path, query) of every list page measured."""
-    order_id = templates[0]["orders", "orders"]["_id"]
-    customer, email = "PAGES00000", "PAGES00000@customers.example"
+def pages(templates: list[dict], orders: int, customer: str) -> list[tuple[str, str, str, dict]]:
+    """(name, site, path, query) of every list page measured, with `orders` in the store. The last pages skip
+    all the others: the deepest a page can be, and the one that grows with the store."""
+    order_id, email = templates[0]["orders", "orders"]["_id"], f"{customer}@customers.example"
     return [
         ("API orders, newest 20", "order", "/orders", {"page_size": 20}),
         ("API orders, page 50 (skip 980)", "order", "/orders", {"page": 50}),
+        ("API orders, the last page", "order", "/orders", {"page": max(orders // 20, 1)}),
         ("API orders by customer", "order", "/orders", {"customer_id": customer}),
         ("API orders by status (most)", "order", "/orders", {"status": "SHIPPED"}),
         ("API orders by status (rare)", "order", "/orders", {"status": "CANCELLED"}),
@@ -176,6 +181,7 @@ def pages(templates: list[dict]) -> list[tuple[str, str, str, dict]]:
          {"q": customer, "status": "SHIPPED"}),
         ("admin orders, search order id", "order", "/admin/orders/orders/", {"q": order_id}),
         ("admin orders, page 20", "order", "/admin/orders/orders/", {"p": 20}),
+        ("admin orders, the last page", "order", "/admin/orders/orders/", {"p": max(orders // 50, 1)}),
         ("admin payments", "payment", "/admin/payments/payments/", {}),
         ("admin payments by status (rare)", "payment", "/admin/payments/payments/", {"status": "DECLINED"}),
         ("admin reservations", "inventory", "/admin/inventory/reservations/", {}),
@@ -219,13 +225,13 @@ def time_page(session: requests.Session, address: str, query: dict, args) -> dic
             "samples": len(seconds), "rows": shown, **({"error": errors[0]} if errors else {})}
 
 
-def measure(args, templates: list[dict], sessions: dict, components: watch.Components) -> dict:
+def measure(args, templates: list[dict], store: Store, sessions: dict, components: watch.Components) -> dict:
     components.peak_rss.clear()
     sampler = watch.Every(components.sample_rss)
     sampler.start()
     try:
-        figures = {}
-        for name, site, path, query in tqdm(pages(templates), desc="pages", file=sys.stderr, leave=False):
+        figures, measured = {}, pages(templates, store.orders(), store.oldest_customer())
+        for name, site, path, query in tqdm(measured, desc="pages", file=sys.stderr, leave=False):
             figures[name] = time_page(sessions[site], f"{args.sites[site]}{path}", query, args)
     finally:
         sampler.stop()
@@ -271,7 +277,7 @@ def main() -> int:
         missing = max(size - have, 0)
         seconds = fill(store, templates, have, missing) if missing else 0.0  # clone n is the store's order n
         result = {"orders": have + missing, "filled_orders": missing, "fill_s": round(seconds, 1),
-                  **measure(args, templates, sessions, components)}
+                  **measure(args, templates, store, sessions, components)}
         print("\n".join(report(result)), flush=True)
         results.append(result)
     print(json.dumps({"sizes": results, "samples": args.samples, "budget_s": args.budget, "machine": machine()}),

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.exporter.zipkin.json.v2 import JsonV2Encoder
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
@@ -55,7 +56,9 @@ def setup(service: str, *, web: bool = False) -> None:
     resource = Resource({SERVICE_NAME: service}).merge(OTELResourceDetector().detect())
     provider = TracerProvider(resource=resource)  # the sampler: from the environment (OTEL_TRACES_SAMPLER)
     provider.add_span_processor(_OrderOfParent())
-    provider.add_span_processor(exporting(ZipkinExporter()))
+    exporter = ZipkinExporter()
+    exporter.encoder = _ZipkinEncoder(exporter.encoder.max_tag_value_length)
+    provider.add_span_processor(exporting(exporter))
     trace.set_tracer_provider(provider)
     # the standard switch of OpenTelemetry's auto-instrumentation, honoured here: e.g. `pymongo` leaves out the
     # spans of store calls, the largest share of what tracing costs a consumer
@@ -75,6 +78,28 @@ def exporting(exporter: SpanExporter) -> BatchSpanProcessor:
     # The processor reports what it drops (queue full) to this hook of its own; count it where Prometheus looks.
     processor._batch_processor._metrics = _QueueDrops()
     return processor
+
+
+class _ZipkinEncoder(JsonV2Encoder):
+    """Zipkin's JSON, with the remote end of each hop, which OpenTelemetry's exporter leaves out: Zipkin draws its
+    dependency graph from it. A record's span has its topic there (the graph shows each topic between the service
+    that writes it and those that read it), a store call the store (`mongodb`)."""
+
+    def _encode_span(self, span, encoded_local_endpoint) -> dict:
+        encoded = super()._encode_span(span, encoded_local_endpoint)
+        if remote := remote_service(span.kind, span.attributes or {}):
+            encoded["remoteEndpoint"] = {"serviceName": remote}
+        return encoded
+
+
+def remote_service(kind: SpanKind, attributes) -> str | None:
+    """What Zipkin should name the other end of a span: the topic of one record's PRODUCER or CONSUMER span (not
+    a batch's, which holds many), the database system of a store call."""
+    if kind in (SpanKind.PRODUCER, SpanKind.CONSUMER) and "messaging.batch.message_count" not in attributes:
+        return attributes.get("messaging.destination.name")
+    if kind is SpanKind.CLIENT:
+        return attributes.get("db.system")
+    return None
 
 
 class _CountedExporter(SpanExporter):

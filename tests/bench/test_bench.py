@@ -5,9 +5,11 @@ import json
 import os
 import subprocess
 
+from pymongo import MongoClient
+
 from bench import drift
 from bench.watch import GROUPS
-from tests.stack import MANAGE_ALL, STATE, process_env
+from tests.stack import MANAGE_ALL, STATE, STORE_URI, process_env
 
 ORDERS = 200
 RAW_RATES = {"store_insert_one_per_s", "store_insert_many_docs_per_s", "store_update_one_per_s", "broker_msgs_per_s"}
@@ -71,3 +73,21 @@ def test_drift_is_a_change_beyond_the_limit_between_the_first_and_the_last_windo
     leaking = [row(5 * (i + 1), 100.0 + 10 * i) for i in range(6)]  # 115 MB at first, 145 MB at the end: +26 %
     assert drift.verdict(leaking)["drifting"] == ["rss_mb.web-order"]
     assert drift.verdict(steady[:drift.MIN_INTERVALS - 1]) is None
+
+
+def test_the_page_benchmark_fills_the_store_to_each_size_and_times_every_list_page():
+    orders_before = MongoClient(STORE_URI)["orders"]["orders"].estimated_document_count()
+    sizes = [orders_before + 100, orders_before + 250]
+    result = subprocess.run([str(MANAGE_ALL), "bench", "--pages", "--sizes", ",".join(map(str, sizes)),
+                             "--samples", "3", "--budget", "5"], env=process_env(), capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert [size["orders"] for size in figures["sizes"]] == sizes
+    assert figures["sizes"][1]["filled_orders"] == 150  # the second size goes on from the first
+    for size in figures["sizes"]:
+        for name, page in size["pages"].items():
+            assert "error" not in page and page["samples"] >= 3 and 0 < page["p50"] <= page["p95"], (name, page)
+            assert page["rows"] >= 1, name  # every page shows something: a clone, or the order a search lands on
+        assert {"web-order", "web-notification"} <= {name.split("/")[0] for name in size["web_peak_rss_mb"]}

@@ -41,6 +41,22 @@ def test_an_order_that_ships_is_one_trace_through_all_five_services_hop_by_hop()
     assert timeline[0]["trace_id"] == spans[0]["traceId"]
 
 
+def test_zipkin_draws_each_service_and_topic_of_the_pipeline_in_its_dependency_graph():
+    order_id = place(OrderRequestFactory(items=seed_items()))
+    wait_for(lambda: order_status(order_id) == "SHIPPED", timeout=SETTLE, what="the order to ship")
+    order_trace(order_id, SHIPPED_HOPS)
+    expected = {("order-service", "mongodb")}
+    for topic, producer, readers in SHIPPED_HOPS:
+        expected |= {(producer, topic)} | {(topic, reader) for reader in readers}
+
+    # Zipkin works the graph out of the traces it holds, for the period asked
+    answer = requests.get(zipkin_url("/api/v2/dependencies"), timeout=10, params={
+        "endTs": int(datetime.now(UTC).timestamp() * 1000), "lookback": 3_600_000})
+    assert answer.status_code == 200, answer.text
+    drawn = {(link["parent"], link["child"]) for link in answer.json()}
+    assert expected <= drawn, expected - drawn
+
+
 def test_a_batch_span_links_to_the_traces_of_its_records_and_holds_the_batch_store_calls():
     """(Zipkin keeps no links: the batch span names the traces it links to in a tag.)"""
     order_id = place(OrderRequestFactory(items=seed_items()))
