@@ -1,0 +1,52 @@
+"""A consumer whose Kafka client stopped heartbeating: it notices, and a new client rejoins the group.
+
+kafka-python 3.0.12 can leave its heartbeat off after a rebalance (seen on restarts under load; see
+common/consumer.py, STALLED_AFTER_S). The broker drops the silent member after its session timeout, and the client,
+which only a heartbeat would tell, spins in every poll with its partitions unread, at full CPU, for good. The test leaves a
+joined client in that state (its heartbeat turned off, as the bug leaves it) and checks what a user checks: the
+group gets its member back, and what is published afterwards is handled and committed.
+"""
+
+import threading
+
+import pytest
+
+from common import kafka
+from common.consumer import STALLED_AFTER_S, ConsumerLoop
+from infra.experiments import assignment
+from payments import handlers, store
+from tests.common.test_consumer import committed_everything, group_at_the_end
+from tests.factories import order_placed, unique
+from tests.stack import wait_for
+
+pytestmark = pytest.mark.faults
+
+SESSION_TIMEOUT_S = 10  # common.kafka.consumer
+
+
+def test_a_consumer_whose_client_stopped_heartbeating_rejoins_its_group_and_goes_on():
+    group, instance = group_at_the_end("order_placed"), unique("test-stalled")
+    first, later = [order_placed() for _ in range(5)], [order_placed() for _ in range(5)]
+    kafka.publish(first)
+    loop = ConsumerLoop(group=group, handlers={"order_placed": handlers.on_order_placed}, instance=instance,
+                        max_messages=len(first) + len(later), idle_timeout=90)
+    seen = {}
+
+    def stall_the_client():  # beside the loop, which runs in the main thread (it sets signal handlers)
+        wait_for(lambda: loop.processed == len(first), timeout=60, what="the first orders handled")
+        loop.consumer._coordinator._disable_heartbeat()
+        seen["dropped"] = wait_for(lambda: instance not in assignment(group), timeout=SESSION_TIMEOUT_S + 20,
+                                   what="the broker to drop the silent member", interval=1)
+        seen["back"] = wait_for(lambda: assignment(group).get(instance), timeout=STALLED_AFTER_S + 30,
+                                what="the member back in its group", interval=1)
+        kafka.publish(later)
+
+    stalling = threading.Thread(target=stall_the_client, daemon=True)
+    stalling.start()
+    loop.run()  # returns once it has handled every order, or after 90 s with nothing to read
+    stalling.join(timeout=5)
+
+    assert seen.get("dropped") and seen.get("back"), f"the group did not get its member back: {seen}"
+    assert loop.processed == len(first) + len(later)
+    assert all(store.payment_get(order.order_id) for order in later)
+    assert committed_everything(group, "order_placed")
