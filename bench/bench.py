@@ -360,8 +360,9 @@ def tracing_overhead(args) -> tuple[dict, list[str]]:
     try:
         for round_number in range(args.rounds):
             for mode in runs:
-                if round_number or mode == "untraced":  # the first traced round: the stack as it runs
-                    restart_sites(run_dir, **({"OTEL_SDK_DISABLED": "true"} if mode == "untraced" else {}))
+                # every run on freshly started sites: the first traced run on the stack as `up` left it measured
+                # its warm-up too (the highest overhead of every set of rounds)
+                restart_sites(run_dir, **({"OTEL_SDK_DISABLED": "true"} if mode == "untraced" else {}))
                 print(f"round {round_number + 1}, {mode}:", file=sys.stderr)
                 figures, more = measure(args)
                 runs[mode].append(figures)
