@@ -369,15 +369,18 @@ def tracing_overhead(args) -> tuple[dict, list[str]]:
                 errors += more
     finally:
         restart_sites(run_dir)  # traced again
-    mean = lambda mode, cpu: statistics.mean(cpu(figures) for figures in runs[mode])
-    sites = {mode: round(mean(mode, sites_cpu_ms), 2) for mode in runs}
-    stack = {mode: round(mean(mode, lambda f: f["cpu_ms_per_order"]["total"]), 2) for mode in runs}
+    # medians: one round the machine's other work (or a restart gone wrong) upset does not move them
+    median = lambda mode, cpu: statistics.median(cpu(figures) for figures in runs[mode])
+    sites = {mode: round(median(mode, sites_cpu_ms), 2) for mode in runs}
+    stack = {mode: round(median(mode, lambda f: f["cpu_ms_per_order"]["total"]), 2) for mode in runs}
+    pairs = list(zip(runs["traced"], runs["untraced"], strict=True))
+    per_round = {"sites": [sites_cpu_ms(on) / sites_cpu_ms(off) - 1 for on, off in pairs],
+                 "stack": [on["cpu_ms_per_order"]["total"] / off["cpu_ms_per_order"]["total"] - 1 for on, off in pairs]}
     overhead = {"rounds": args.rounds, "sites_cpu_ms_per_order": sites, "stack_cpu_ms_per_order": stack,
-                "sites_overhead": round(sites["traced"] / sites["untraced"] - 1, 4),
-                "stack_overhead": round(stack["traced"] / stack["untraced"] - 1, 4),
-                "sites_overhead_per_round": [round(sites_cpu_ms(on) / sites_cpu_ms(off) - 1, 4)
-                                             for on, off in zip(runs["traced"], runs["untraced"], strict=True)],
-                "zipkin_cpu_ms_per_order": round(mean("traced", lambda f: f["cpu_ms_per_order"].get("zipkin", 0)), 2)}
+                "sites_overhead": round(statistics.median(per_round["sites"]), 4),
+                "stack_overhead": round(statistics.median(per_round["stack"]), 4),
+                "sites_overhead_per_round": [round(o, 4) for o in per_round["sites"]],
+                "zipkin_cpu_ms_per_order": round(median("traced", lambda f: f["cpu_ms_per_order"].get("zipkin", 0)), 2)}
     return {"traced": runs["traced"][-1], "untraced": runs["untraced"][-1], "tracing": overhead}, errors
 
 
@@ -387,8 +390,8 @@ def overhead_report(figures: dict) -> list[str]:
     return [
         "traced (the last round):", *report(figures["traced"]), "", "untraced (the last round):",
         *report(figures["untraced"]), "",
-        f"tracing         over {t['rounds']} round(s): the sites' CPU per order {sites['untraced']:.2f} ms untraced,"
-        f" {sites['traced']:.2f} ms traced: {t['sites_overhead']:+.1%} (per round: "
+        f"tracing         medians of {t['rounds']} round(s): the sites' CPU per order {sites['untraced']:.2f} ms"
+        f" untraced, {sites['traced']:.2f} ms traced; per round {t['sites_overhead']:+.1%} (each: "
         + ", ".join(f"{o:+.1%}" for o in t["sites_overhead_per_round"]) + ")",
         f"                whole stack {stack['untraced']:.2f} → {stack['traced']:.2f} ms: {t['stack_overhead']:+.1%};"
         f" Zipkin itself {t['zipkin_cpu_ms_per_order']:.2f} ms",

@@ -91,3 +91,17 @@ def test_the_page_benchmark_fills_the_store_to_each_size_and_times_every_list_pa
             assert "error" not in page and page["samples"] >= 3 and 0 < page["p50"] <= page["p95"], (name, page)
             assert page["rows"] >= 1, name  # every page shows something: a clone, or the order a search lands on
         assert {"web-order", "web-notification"} <= {name.split("/")[0] for name in size["web_peak_rss_mb"]}
+
+
+def test_the_tracing_overhead_is_measured_traced_and_untraced_in_one_run():
+    result = subprocess.run([str(MANAGE_ALL), "bench", "--orders", "40", "--rate", "10", "--no-raw",
+                             "--tracing-overhead"], env=process_env(), capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+
+    for mode in ("traced", "untraced"):
+        assert figures[mode]["shipped"] + figures[mode]["cancelled"] == 40, mode
+        assert figures["tracing"]["sites_cpu_ms_per_order"][mode] > 0
+    assert figures["traced"]["cpu_ms_per_order"]["zipkin"] > figures["untraced"]["cpu_ms_per_order"]["zipkin"], \
+        "spans reached Zipkin only in the traced run"
+    assert any(line.startswith("tracing ") for line in result.stdout.splitlines())
