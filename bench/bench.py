@@ -369,7 +369,8 @@ def tracing_overhead(args) -> tuple[dict, list[str]]:
                 errors += more
     finally:
         restart_sites(run_dir)  # traced again
-    # medians: one round the machine's other work (or a restart gone wrong) upset does not move them
+    # medians: from 3 rounds on, one round that the machine's other work (or a restart gone wrong) upset does not
+    # move them; the overhead is the median of the rounds' own overheads (each traced run against its untraced one)
     median = lambda mode, cpu: statistics.median(cpu(figures) for figures in runs[mode])
     sites = {mode: round(median(mode, sites_cpu_ms), 2) for mode in runs}
     stack = {mode: round(median(mode, lambda f: f["cpu_ms_per_order"]["total"]), 2) for mode in runs}
@@ -390,11 +391,12 @@ def overhead_report(figures: dict) -> list[str]:
     return [
         "traced (the last round):", *report(figures["traced"]), "", "untraced (the last round):",
         *report(figures["untraced"]), "",
-        f"tracing         medians of {t['rounds']} round(s): the sites' CPU per order {sites['untraced']:.2f} ms"
-        f" untraced, {sites['traced']:.2f} ms traced; per round {t['sites_overhead']:+.1%} (each: "
+        f"tracing         {t['rounds']} round(s), medians: the sites' CPU per order {sites['untraced']:.2f} ms"
+        f" untraced, {sites['traced']:.2f} ms traced; their overhead, the median of the rounds'"
+        f" {t['sites_overhead']:+.1%} ("
         + ", ".join(f"{o:+.1%}" for o in t["sites_overhead_per_round"]) + ")",
-        f"                whole stack {stack['untraced']:.2f} → {stack['traced']:.2f} ms: {t['stack_overhead']:+.1%};"
-        f" Zipkin itself {t['zipkin_cpu_ms_per_order']:.2f} ms",
+        f"                whole stack {stack['untraced']:.2f} → {stack['traced']:.2f} ms, the median of the rounds'"
+        f" overheads {t['stack_overhead']:+.1%}; Zipkin itself {t['zipkin_cpu_ms_per_order']:.2f} ms",
     ]
 
 

@@ -40,14 +40,6 @@ log = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS = mongo.TRANSIENT_ERRORS + kafka.TRANSIENT_ERRORS
 POLL_MS = 500
-# kafka-python 3.0.12 can lose its heartbeat in a rebalance (its heartbeat task left off while the group is
-# stable). The broker then drops the member after the session timeout, and the client never learns it, since
-# only a heartbeat would tell it: its partitions go unread, and each poll spins for its whole timeout, because
-# the heartbeat it waits for is always due. Seen on restarts under load. A healthy poll with nothing to return
-# sleeps; one that keeps the process busy with nothing to show for longer than the session timeout is that
-# stall, and a new client (the same static member) rejoins the group.
-BUSY_SHARE = 0.5  # of a poll's time spent on the CPU
-STALLED_AFTER_S = 15
 
 
 @dataclass(frozen=True)
@@ -81,7 +73,7 @@ class ConsumerLoop:
     stopping: bool = False
     processed: int = 0
     epochs: dict = field(default_factory=dict)  # {TopicPartition: epoch} of the partitions it owns (fencing)
-    consumer: KafkaConsumer | None = None  # the Kafka client in use (a stalled one is replaced)
+    consumer: KafkaConsumer | None = field(default=None, init=False)  # the client in use (a stalled one is replaced)
 
     def stop(self, *_):
         log.info("stop requested: finishing the current batch")
@@ -92,20 +84,19 @@ class ConsumerLoop:
         signal.signal(signal.SIGINT, self.stop)
         self.consumer = self._connect()
         last_message = time.monotonic()
-        stall = _StallWatch()
         try:
             while not self.stopping and not self._done(last_message):
                 room = self.max_batch if self.max_messages is None else self.max_messages - self.processed
-                stall.ask()
                 # retried: with the broker away, poll raises instead of waiting (and the process would exit)
                 polled = self._retry(lambda room=room: self.consumer.poll(timeout_ms=POLL_MS, max_records=room))
                 records = [r for rs in polled.values() for r in rs]
-                if stall.stalled(records):
-                    log.error("the Kafka client stopped heartbeating (its polls spin with nothing to read for %d s): "
-                              "starting a new one", STALLED_AFTER_S)
+                if not self.stopping and kafka.lost_its_group(self.consumer):
+                    log.error("the Kafka client has not heartbeated for 1.5 session timeouts, and its group has "
+                              "dropped it: starting a new one")
                     metrics.CONSUMER_RESTARTS.inc()
                     self.consumer.close()
                     self.consumer = self._connect()
+                    continue  # what it polled is read again by the new one, from the last commit
                 if not records:
                     continue
                 try:
@@ -237,29 +228,6 @@ def take_epochs(group: str, partitions: list) -> dict:
                                                   {"$inc": {"epoch": 1}}, upsert=True,
                                                   return_document=ReturnDocument.AFTER)["epoch"]
             for partition in partitions}
-
-
-class _StallWatch:
-    """Tells a stalled Kafka client (STALLED_AFTER_S) from one with nothing to read."""
-
-    def __init__(self):
-        self.since = None  # when empty polls began to keep the process busy
-        self.asked = self.cpu = 0.0
-
-    def ask(self) -> None:
-        self.asked, self.cpu = time.monotonic(), time.process_time()
-
-    def stalled(self, records: list) -> bool:
-        """Whether the poll since ask() shows a stalled client (then it starts afresh)."""
-        took = time.monotonic() - self.asked
-        if records or time.process_time() - self.cpu < BUSY_SHARE * took:
-            self.since = None
-        elif self.since is None:
-            self.since = self.asked
-        elif self.asked - self.since > STALLED_AFTER_S:
-            self.since = None
-            return True
-        return False
 
 
 class _Epochs(ConsumerRebalanceListener):

@@ -7,6 +7,7 @@ the partitions. Values are the JSON envelopes of common.events.
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -147,6 +148,9 @@ def publish_in_background(event: Event, on_sent: Callable[[Event], None],
     producer().send(**event_record(event)).add_callback(lambda _: on_sent(event)).add_errback(failed)
 
 
+SESSION_TIMEOUT_MS = 10_000  # a consumer that died is replaced after 10 s (the client's default is 45)
+
+
 def consumer(*topics: str, group: str, instance: str | None = None, listener=None, **config) -> KafkaConsumer:
     """A consumer in `group`. With an `instance` name (static membership), a restarted process gets its
     partitions back at once instead of waiting for the group to notice the old one is gone. A `listener`
@@ -164,7 +168,7 @@ def consumer(*topics: str, group: str, instance: str | None = None, listener=Non
         fetch_min_bytes=16 * 1024,
         fetch_max_wait_ms=100,
         max_poll_records=500,
-        session_timeout_ms=10_000,  # a consumer that died is replaced after 10 s (the client's default is 45)
+        session_timeout_ms=SESSION_TIMEOUT_MS,
         heartbeat_interval_ms=2_000,
         **config,
     )
@@ -181,6 +185,19 @@ def consumer(*topics: str, group: str, instance: str | None = None, listener=Non
         raise
     consumer.subscribe(topics, listener=listener)
     return consumer
+
+
+def lost_its_group(consumer: KafkaConsumer) -> bool:
+    """Whether the consumer believes it is in its group but has heard no heartbeat answer for one and a half
+    session timeouts: the broker has dropped it, and the client does not know. kafka-python 3.0.12 can leave its
+    heartbeat off after a rebalance (seen on restarts under load); it then never rejoins, and every poll spins for
+    its whole timeout with the partitions unread. A client whose heartbeats fail for another reason (the broker
+    away) rejoins by itself before the half timeout more is out. This reads the pinned client's internals:
+    tests/faults/test_stalled_client.py checks them."""
+    coordinator = consumer._coordinator
+    heartbeat = coordinator.heartbeat
+    silent_s = time.monotonic() - max(heartbeat.last_receive, heartbeat.last_reset)
+    return coordinator.stable() and silent_s > 1.5 * SESSION_TIMEOUT_MS / 1000
 
 
 def all_topic_names() -> list[str]:
