@@ -77,7 +77,7 @@ def test_drift_is_a_change_beyond_the_limit_between_the_first_and_the_last_windo
 
 def test_the_page_benchmark_fills_the_store_to_each_size_and_times_every_list_page():
     orders_before = MongoClient(STORE_URI)["orders"]["orders"].estimated_document_count()
-    sizes = [orders_before + 100, orders_before + 250]
+    sizes = [orders_before + 1000, orders_before + 1150]  # enough for the deep pages (page 50 of 20 skips 980)
     result = subprocess.run([str(MANAGE_ALL), "bench", "--pages", "--sizes", ",".join(map(str, sizes)),
                              "--samples", "3", "--budget", "5"], env=process_env(), capture_output=True, text=True,
                             timeout=600)
