@@ -12,6 +12,7 @@ the store: the next run starts from there (use a fresh state folder to start fro
 import argparse
 import html
 import json
+import math
 import os
 import re
 import statistics
@@ -165,7 +166,7 @@ def pages(templates: list[dict], orders: int, customer: str) -> list[tuple[str, 
     return [
         ("API orders, newest 20", "order", "/orders", {"page_size": 20}),
         ("API orders, page 50 (skip 980)", "order", "/orders", {"page": 50}),
-        ("API orders, the last page", "order", "/orders", {"page": max(-(-orders // 20), 1)}),
+        ("API orders, the last page", "order", "/orders", {"page": max(math.ceil(orders / 20), 1)}),
         ("API orders by customer", "order", "/orders", {"customer_id": customer}),
         ("API orders by status (most)", "order", "/orders", {"status": "SHIPPED"}),
         ("API orders by status (rare)", "order", "/orders", {"status": "CANCELLED"}),
@@ -181,7 +182,7 @@ def pages(templates: list[dict], orders: int, customer: str) -> list[tuple[str, 
          {"q": customer, "status": "SHIPPED"}),
         ("admin orders, search order id", "order", "/admin/orders/orders/", {"q": order_id}),
         ("admin orders, page 20", "order", "/admin/orders/orders/", {"p": 20}),
-        ("admin orders, the last page", "order", "/admin/orders/orders/", {"p": max(-(-orders // 50), 1)}),
+        ("admin orders, the last page", "order", "/admin/orders/orders/", {"p": max(math.ceil(orders / 50), 1)}),
         ("admin payments", "payment", "/admin/payments/payments/", {}),
         ("admin payments by status (rare)", "payment", "/admin/payments/payments/", {"status": "DECLINED"}),
         ("admin reservations", "inventory", "/admin/inventory/reservations/", {}),

@@ -87,12 +87,12 @@ class _ZipkinEncoder(JsonV2Encoder):
 
     def _encode_span(self, span, encoded_local_endpoint) -> dict:
         encoded = super()._encode_span(span, encoded_local_endpoint)
-        if remote := remote_service(span.kind, span.attributes or {}):
+        if remote := _remote_service(span.kind, span.attributes or {}):
             encoded["remoteEndpoint"] = {"serviceName": remote}
         return encoded
 
 
-def remote_service(kind: SpanKind, attributes) -> str | None:
+def _remote_service(kind: SpanKind, attributes) -> str | None:
     """What Zipkin should name the other end of a span: the topic of one record's PRODUCER or CONSUMER span (not
     a batch's, which holds many), the database system of a store call."""
     if kind in (SpanKind.PRODUCER, SpanKind.CONSUMER) and "messaging.batch.message_count" not in attributes:
