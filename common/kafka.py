@@ -13,7 +13,9 @@ from collections.abc import Callable
 from django.conf import settings
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.coordinator.consumer import ConsumerCoordinator
 from kafka.errors import KafkaError, LeaderNotAvailableError, TopicAlreadyExistsError
+from kafka.structs import MemberState
 
 from common import tracing
 from common.events import TOPICS, Event, now_iso
@@ -148,6 +150,26 @@ def publish_in_background(event: Event, on_sent: Callable[[Event], None],
     producer().send(**event_record(event)).add_callback(lambda _: on_sent(event)).add_errback(failed)
 
 
+def _rejoin_until_joined(need_rejoin):
+    """kafka-python 3.0.12 has two reasons to rejoin a group: a flag, and a comparison (the leader's metadata, or the
+    subscription, changed since the last assignment). Only the flag lasts until the rejoin is done: the comparison
+    turns false as soon as the rejoin is under way, so a rejoin that outlasts the poll that started it is never
+    finished. The client then stays "rebalancing" with its heartbeat off and its old partitions, spins through every
+    poll at full CPU, and the broker drops it (seen on restarts, whose leader learns more metadata as it joins).
+    The Java client had the same bug, KAFKA-9815, and fixed it the same way: either reason raises the flag."""
+
+    @functools.wraps(need_rejoin)
+    def need_rejoin_until_joined(coordinator):
+        needed = need_rejoin(coordinator)
+        if needed:
+            coordinator.request_rejoin()
+        return needed
+
+    return need_rejoin_until_joined
+
+
+ConsumerCoordinator.need_rejoin = _rejoin_until_joined(ConsumerCoordinator.need_rejoin)
+
 SESSION_TIMEOUT_MS = 10_000  # a consumer that died is replaced after 10 s (the client's default is 45)
 
 
@@ -188,16 +210,17 @@ def consumer(*topics: str, group: str, instance: str | None = None, listener=Non
 
 
 def lost_its_group(consumer: KafkaConsumer) -> bool:
-    """Whether the consumer believes it is in its group but has heard no heartbeat answer for one and a half
-    session timeouts: the broker has dropped it, and the client does not know. kafka-python 3.0.12 can leave its
-    heartbeat off after a rebalance (seen on restarts under load); it then never rejoins, and every poll spins for
-    its whole timeout with the partitions unread. A client whose heartbeats fail for another reason (the broker
-    away) rejoins by itself before the half timeout more is out. This reads the pinned client's internals:
+    """Whether the consumer believes it is in its group, with no rejoin to do, yet has heard no heartbeat answer for
+    one and a half session timeouts: the broker has dropped it, and the client, which only a heartbeat would tell,
+    spins through every poll with its partitions unread. A forgotten rebalance left it so (see _rejoin_until_joined);
+    this catches any other way to the same state. A client whose heartbeats fail for another reason (the broker away)
+    rejoins by itself before the half timeout more is out. This reads the pinned client's internals:
     tests/faults/test_stalled_client.py checks them."""
     coordinator = consumer._coordinator
     heartbeat = coordinator.heartbeat
     silent_s = time.monotonic() - max(heartbeat.last_receive, heartbeat.last_reset)
-    return coordinator.stable() and silent_s > 1.5 * SESSION_TIMEOUT_MS / 1000
+    member = coordinator.state is not MemberState.UNJOINED and not coordinator.need_rejoin()
+    return member and silent_s > 1.5 * SESSION_TIMEOUT_MS / 1000
 
 
 def all_topic_names() -> list[str]:

@@ -2,13 +2,17 @@
 
 import json
 
+from django.conf import settings
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka.admin import NewPartitions, NewTopic
+from kafka.errors import LeaderNotAvailableError
 from prometheus_client import REGISTRY
 
 from common import kafka
 from common.consumer import ConsumerLoop
 from common.events import TOPICS
-from infra.stack import topic_records
+from infra.experiments import admin, assignment
+from infra.stack import topic_records, wait_for
 from payments import handlers, store
 from tests.factories import order_placed, unique
 from tests.stack import BOOTSTRAP
@@ -95,3 +99,39 @@ def test_a_consumer_knows_every_topics_partitions_before_it_joins_its_group():
     finally:
         consumer.close()
     assert all(known.values()), known
+
+
+
+def test_a_consumer_takes_the_partitions_added_to_its_topic_even_if_the_rebalance_outlasts_a_poll():
+    """Partitions added to a topic (how a topic is scaled out) reach its consumers by a rebalance, which the group's
+    leader starts when its metadata changes. kafka-python 3.0.12 forgot a rebalance that outlasted the poll that
+    started it: the client stayed "rebalancing" with its heartbeat off and its old partitions, spun through every
+    poll at full CPU, and the broker dropped it (seen as consumers stalled after restarts). common.kafka makes it
+    remember. Polls that return within a millisecond start the rebalance and leave it running; the group finishes
+    it on the broker's side, and the consumer must still take the new partitions."""
+    topic, group, instance = unique("test-scaled"), unique("test-scaled"), unique("test-scaled-instance")
+    client = admin()
+    client.create_topics([NewTopic(topic, 1, settings.KAFKA_REPLICATION_FACTOR)])
+    consumer = wait_for(lambda: _consumer_once_known(topic, group, instance), what=f"{topic} in the metadata")
+    try:
+        def assigned_after_a_poll(timeout_ms: int) -> set:
+            consumer.poll(timeout_ms=timeout_ms)
+            return consumer.assignment()
+
+        wait_for(lambda: assigned_after_a_poll(100), what="the first partition assigned")
+        client.create_partitions({topic: NewPartitions(3)})
+        wait_for(lambda: assigned_after_a_poll(1) is not None and assignment(group).get(instance) == [f"{topic}[0,1,2]"],
+                 interval=0.02, what="the group to give the consumer the added partitions")
+        every_partition = {TopicPartition(topic, partition) for partition in range(3)}
+        wait_for(lambda: assigned_after_a_poll(100) == every_partition, timeout=20, what="the consumer to take them")
+    finally:
+        consumer.close()
+        client.delete_topics([topic])
+        client.close()
+
+
+def _consumer_once_known(topic: str, group: str, instance: str) -> KafkaConsumer | None:
+    try:  # it learns of partitions added to its topic within 0.2 s
+        return kafka.consumer(topic, group=group, instance=instance, metadata_max_age_ms=200)
+    except LeaderNotAvailableError:  # the new topic is not in the brokers' metadata yet
+        return None

@@ -1,11 +1,11 @@
 """A consumer whose Kafka client stopped heartbeating: it notices, and a new client rejoins the group.
 
-kafka-python 3.0.12 can leave its heartbeat off after a rebalance (seen on restarts under load; see
-common.kafka.lost_its_group). The broker drops the silent member after its session timeout, and the client, which
-only a heartbeat would tell, spins in every poll with its partitions unread, at full CPU, for good. The test leaves
-a joined client in that state (its heartbeat turned off, as the bug leaves it: this also checks that the client's
-internals are still what lost_its_group reads) and checks what a user checks: the group gets its member back, and
-what is published afterwards is handled and committed.
+kafka-python 3.0.12 left its heartbeat off when it forgot a rebalance (common.kafka._rejoin_until_joined fixes
+that one way); common.kafka.lost_its_group catches any way to it. The broker drops the silent member after its
+session timeout, and the client, which only a heartbeat would tell, spins in every poll with its partitions unread,
+at full CPU, for good. The test leaves a joined client in that state (its heartbeat turned off: this also checks
+that the client's internals are still what lost_its_group reads) and checks what a user checks: the group gets its
+member back, and what is published afterwards is handled and committed.
 """
 
 import threading
