@@ -16,6 +16,7 @@ from kafka.admin import NewTopic
 from kafka.coordinator.consumer import ConsumerCoordinator
 from kafka.errors import KafkaError, LeaderNotAvailableError, TopicAlreadyExistsError
 from kafka.structs import MemberState
+from kafka.version import __version__ as kafka_version
 
 from common import tracing
 from common.events import TOPICS, Event, now_iso
@@ -152,11 +153,14 @@ def publish_in_background(event: Event, on_sent: Callable[[Event], None],
 
 def _rejoin_until_joined(need_rejoin):
     """kafka-python 3.0.12 has two reasons to rejoin a group: a flag, and a comparison (the leader's metadata, or the
-    subscription, changed since the last assignment). Only the flag lasts until the rejoin is done: the comparison
-    turns false as soon as the rejoin is under way, so a rejoin that outlasts the poll that started it is never
-    finished. The client then stays "rebalancing" with its heartbeat off and its old partitions, spins through every
-    poll at full CPU, and the broker drops it (seen on restarts, whose leader learns more metadata as it joins).
-    The Java client had the same bug, KAFKA-9815, and fixed it the same way: either reason raises the flag."""
+    subscription, changed since the last assignment). Only the flag lasts until the join is done: the comparison
+    turns false while the join is still going (once the leader has made the new assignment, or once the request for
+    a new subscription is built). A join that then outlasts the poll waiting for it is never finished: the client
+    stays "rebalancing" with its heartbeat off and its old partitions, spins through every poll at full CPU, and
+    the broker drops it (seen on restarts, whose leader learns more metadata as it joins). With the flag raised, the
+    next poll joins again (the finished join's answer is not reused: one more rebalance, not a stall). The Java
+    client fixed a like bug the same way (KAFKA-9815). tests/common/test_consumer.py shows whether a newer
+    kafka-python still needs this."""
 
     @functools.wraps(need_rejoin)
     def need_rejoin_until_joined(coordinator):
@@ -168,7 +172,8 @@ def _rejoin_until_joined(need_rejoin):
     return need_rejoin_until_joined
 
 
-ConsumerCoordinator.need_rejoin = _rejoin_until_joined(ConsumerCoordinator.need_rejoin)
+if kafka_version == "3.0.12":
+    ConsumerCoordinator.need_rejoin = _rejoin_until_joined(ConsumerCoordinator.need_rejoin)
 
 SESSION_TIMEOUT_MS = 10_000  # a consumer that died is replaced after 10 s (the client's default is 45)
 
@@ -210,17 +215,17 @@ def consumer(*topics: str, group: str, instance: str | None = None, listener=Non
 
 
 def lost_its_group(consumer: KafkaConsumer) -> bool:
-    """Whether the consumer believes it is in its group, with no rejoin to do, yet has heard no heartbeat answer for
-    one and a half session timeouts: the broker has dropped it, and the client, which only a heartbeat would tell,
-    spins through every poll with its partitions unread. A forgotten rebalance left it so (see _rejoin_until_joined);
-    this catches any other way to the same state. A client whose heartbeats fail for another reason (the broker away)
-    rejoins by itself before the half timeout more is out. This reads the pinned client's internals:
+    """Whether the consumer believes it is in its group, with no rejoin to do and its coordinator known, yet has
+    heard no heartbeat answer for one and a half session timeouts: the broker has dropped it, and the client, which
+    only a heartbeat would tell, spins through every poll with its partitions unread. A forgotten join left it so
+    (see _rejoin_until_joined); this catches any other way to the same state. With the broker away the coordinator
+    is unknown, and the client finds it again by itself. This reads the pinned client's internals:
     tests/faults/test_stalled_client.py checks them."""
     coordinator = consumer._coordinator
     heartbeat = coordinator.heartbeat
     silent_s = time.monotonic() - max(heartbeat.last_receive, heartbeat.last_reset)
     member = coordinator.state is not MemberState.UNJOINED and not coordinator.need_rejoin()
-    return member and silent_s > 1.5 * SESSION_TIMEOUT_MS / 1000
+    return member and not coordinator.coordinator_unknown() and silent_s > 1.5 * SESSION_TIMEOUT_MS / 1000
 
 
 def all_topic_names() -> list[str]:

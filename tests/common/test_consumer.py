@@ -101,31 +101,36 @@ def test_a_consumer_knows_every_topics_partitions_before_it_joins_its_group():
     assert all(known.values()), known
 
 
-
 def test_a_consumer_takes_the_partitions_added_to_its_topic_even_if_the_rebalance_outlasts_a_poll():
     """Partitions added to a topic (how a topic is scaled out) reach its consumers by a rebalance, which the group's
     leader starts when its metadata changes. kafka-python 3.0.12 forgot a rebalance that outlasted the poll that
     started it: the client stayed "rebalancing" with its heartbeat off and its old partitions, spun through every
     poll at full CPU, and the broker dropped it (seen as consumers stalled after restarts). common.kafka makes it
-    remember. Polls that return within a millisecond start the rebalance and leave it running; the group finishes
+    join again. Polls that return within a millisecond start the rebalance and leave it running; the group finishes
     it on the broker's side, and the consumer must still take the new partitions."""
     topic, group, instance = unique("test-scaled"), unique("test-scaled"), unique("test-scaled-instance")
+    every_partition = {TopicPartition(topic, partition) for partition in range(3)}
     client = admin()
-    client.create_topics([NewTopic(topic, 1, settings.KAFKA_REPLICATION_FACTOR)])
-    consumer = wait_for(lambda: _consumer_once_known(topic, group, instance), what=f"{topic} in the metadata")
+    consumer = None
     try:
+        client.create_topics([NewTopic(topic, 1, settings.KAFKA_REPLICATION_FACTOR)])
+        consumer = wait_for(lambda: _consumer_once_known(topic, group, instance), what=f"{topic} in the metadata")
+
         def assigned_after_a_poll(timeout_ms: int) -> set:
             consumer.poll(timeout_ms=timeout_ms)
             return consumer.assignment()
 
+        def group_gave_it_every_partition_after_a_poll() -> bool:
+            consumer.poll(timeout_ms=1)
+            return assignment(group).get(instance) == [f"{topic}[0,1,2]"]
+
         wait_for(lambda: assigned_after_a_poll(100), what="the first partition assigned")
         client.create_partitions({topic: NewPartitions(3)})
-        wait_for(lambda: assigned_after_a_poll(1) is not None and assignment(group).get(instance) == [f"{topic}[0,1,2]"],
-                 interval=0.02, what="the group to give the consumer the added partitions")
-        every_partition = {TopicPartition(topic, partition) for partition in range(3)}
+        wait_for(group_gave_it_every_partition_after_a_poll, interval=0.02, what="the group to assign the new ones")
         wait_for(lambda: assigned_after_a_poll(100) == every_partition, timeout=20, what="the consumer to take them")
     finally:
-        consumer.close()
+        if consumer:
+            consumer.close()
         client.delete_topics([topic])
         client.close()
 

@@ -37,8 +37,13 @@ def test_a_consumer_whose_client_stopped_heartbeating_rejoins_its_group_and_goes
     def stall_the_client():  # beside the loop, which runs in the main thread (it sets signal handlers)
         try:
             wait_for(lambda: loop.processed == len(first), timeout=60, what="the first orders handled")
-            loop.consumer._coordinator._disable_heartbeat()
-            seen["dropped"] = wait_for(lambda: instance not in assignment(group), timeout=SESSION_TIMEOUT_S + 20,
+            stalled = loop.consumer._coordinator
+
+            def silenced_and_dropped():  # kept off: the leader's rejoin just after its first join turns it on again
+                stalled._disable_heartbeat()
+                return instance not in assignment(group)
+
+            seen["dropped"] = wait_for(silenced_and_dropped, timeout=SESSION_TIMEOUT_S + 20,
                                        what="the broker to drop the silent member", interval=1)
             seen["back"] = wait_for(lambda: assignment(group).get(instance), timeout=2 * SESSION_TIMEOUT_S + 30,
                                     what="the member back in its group", interval=1)
