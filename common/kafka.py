@@ -224,8 +224,10 @@ def lost_its_group(consumer: KafkaConsumer) -> bool:
     coordinator = consumer._coordinator
     heartbeat = coordinator.heartbeat
     silent_s = time.monotonic() - max(heartbeat.last_receive, heartbeat.last_reset)
+    if silent_s <= 1.5 * SESSION_TIMEOUT_MS / 1000:  # after every poll: the cheap answer first
+        return False
     member = coordinator.state is not MemberState.UNJOINED and not coordinator.need_rejoin()
-    return member and not coordinator.coordinator_unknown() and silent_s > 1.5 * SESSION_TIMEOUT_MS / 1000
+    return member and not coordinator.coordinator_unknown()
 
 
 def all_topic_names() -> list[str]:
