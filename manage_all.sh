@@ -8,7 +8,7 @@
 #   ./manage_all.sh logs [component]     list the logs, or follow one
 #   ./manage_all.sh logs --order ID [--json]   one order's lines from every component's log, in time order
 #   ./manage_all.sh admin-password       the password of user `admin` in every site's /admin/ (made by `up`)
-#   ./manage_all.sh test [pytest args]   a separate test stack (ports +10000), pytest, then stop it
+#   ./manage_all.sh test [pytest args]   a separate test stack (ports +2000), pytest, then stop it
 #   ./manage_all.sh test --quick         the same without the fault, cluster, experiment and browser tests
 #   ./manage_all.sh demo                 place the README's sample order and watch it move
 #   ./manage_all.sh bench [--orders N | --duration S] [--rate R] [--clients C] [--timeout S] [--no-raw]
@@ -49,14 +49,16 @@ ZIPKIN_JAR=$CACHE/m2/io/zipkin/zipkin-server/$ZIPKIN_VERSION/zipkin-server-$ZIPK
 
 SITES=(order payment inventory shipment notification)  # site N serves on port 8000+N; add a site here
 
-# The test stack has its own state and ports (+10000), so it never touches what `up` runs. Two test stacks can
-# run side by side with ORDERPIPE_TEST_OFFSET and ORDERPIPE_TEST_STATE set for the second.
+# The test stack has its own state and ports (+2000), so it never touches what `up` runs. Two test stacks can
+# run side by side with ORDERPIPE_TEST_OFFSET and ORDERPIPE_TEST_STATE set for the second (say 5000: the test of
+# `up` itself adds 1000, the cluster tests use 4000).
 if [[ ${1:-} == test ]]; then
-  ORDERPIPE_STATE=${ORDERPIPE_TEST_STATE:-$ROOT/.state/test} ORDERPIPE_PORT_OFFSET=${ORDERPIPE_TEST_OFFSET:-10000}
+  ORDERPIPE_STATE=${ORDERPIPE_TEST_STATE:-$ROOT/.state/test} ORDERPIPE_PORT_OFFSET=${ORDERPIPE_TEST_OFFSET:-2000}
   STATE=$ORDERPIPE_STATE
 fi
 
-# Every port moves by ORDERPIPE_PORT_OFFSET, so a test stack (offset 10000) runs beside `up`.
+# Every port moves by ORDERPIPE_PORT_OFFSET, so a test stack (offset 2000) runs beside `up`. Offsets stay small:
+# see check_ports.
 OFFSET=${ORDERPIPE_PORT_OFFSET:-0}
 STORE_PORT=$((27017 + OFFSET))
 STORE_DEBUG_PORT=$((8088 + OFFSET))  # FerretDB's metrics and Go profiles (pprof), loopback only
@@ -78,7 +80,22 @@ node_addresses() {  # port function: every node's address, comma-separated
   for ((node = 1; node <= BROKERS; node++)); do list+=("127.0.0.1:$("$1" "$node")"); done
   (IFS=,; echo "${list[*]}")
 }
-site_port() { local i; for i in "${!SITES[@]}"; do [[ ${SITES[$i]} == "$1" ]] && echo $((8001 + i + OFFSET)); done; }
+site_port() { local i; for i in "${!SITES[@]}"; do if [[ ${SITES[$i]} == "$1" ]]; then echo $((8001 + i + OFFSET)); fi; done; }
+
+# A server port inside the kernel's ephemeral range (ip_local_port_range) can be held, at random, by the local end
+# of any outgoing connection when the server binds it: "Address already in use" one start in many (CI met it with
+# the ports of offset 25000). So every port stays below that range, which caps the offset (5750 on Linux).
+check_ports() {
+  local low high port node site ports=("$STORE_PORT" "$STORE_DEBUG_PORT" "$MONGO_EXPRESS_PORT" "$CONSOLE_PORT" "$ZIPKIN_PORT")
+  read -r low high 2>/dev/null </proc/sys/net/ipv4/ip_local_port_range || return 0
+  for site in "${SITES[@]}"; do ports+=("$(site_port "$site")"); done
+  for ((node = 1; node <= BROKERS; node++)); do ports+=("$(broker_port "$node")" "$(controller_port "$node")"); done
+  for port in "${ports[@]}"; do
+    ((port < low || port > high)) || die "port $port (ORDERPIPE_PORT_OFFSET=$OFFSET) is in this machine's ephemeral" \
+      "range $low-$high, where any outgoing connection may hold it; an offset from 0 to $((low - 1 - 27017)) keeps" \
+      "every port below it"
+  done
+}
 
 # A broker or store that the environment points elsewhere is used as it is, and not started here.
 LOCAL_KAFKA=$(node_addresses broker_port)
@@ -476,6 +493,7 @@ cmd_up() {
       *) wanted+=("$1"); shift ;;
     esac
   done
+  check_ports
   use_brokers
   local began=$SECONDS
   setup

@@ -1,6 +1,6 @@
 """A three-broker cluster (`./manage_all.sh up --brokers 3`) losing brokers while orders keep coming.
 
-The module starts a stack of its own (port offset 25000, its own state folder: beside the test stack; the
+The module starts a stack of its own (port offset 4000, its own state folder: beside the test stack; the
 environment's ORDERPIPE_CLUSTER_TEST_OFFSET and ORDERPIPE_CLUSTER_TEST_STATE move them), points this process's
 store and broker clients at it, and stops it at the end. Each test places a burst of orders from
 8 clients as fast as they are answered (the benchmark's sustained rate), does its fault, and checks the fault
@@ -34,7 +34,7 @@ from tests.stack import MANAGE_ALL, kill_hard, process_env, wait_for
 
 pytestmark = pytest.mark.cluster
 
-OFFSET = int(os.environ.get("ORDERPIPE_CLUSTER_TEST_OFFSET", "25000"))
+OFFSET = int(os.environ.get("ORDERPIPE_CLUSTER_TEST_OFFSET", "4000"))
 NODES = ["kafka-1", "kafka-2", "kafka-3"]
 BOOTSTRAP = ",".join(f"127.0.0.1:{9092 + 2 * i + OFFSET}" for i in range(len(NODES)))
 PLACED_AT_ONCE = 16  # while a fault lasts, orders are placed in rounds this big, so the load stops soon after it

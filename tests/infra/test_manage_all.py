@@ -3,15 +3,15 @@
 import os
 import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from tests import stack
 from tests.stack import MANAGE_ALL, MONGO_EXPRESS, SITES, alive, process_env, wait_for
 
-# beside the test stack (+10000 by default) and a developer's `up` (+0); 10000 above the test stack's, so that
-# test stacks with offsets of their own on one machine do not meet here either
-OFFSET = stack.OFFSET + 10000
+# beside the test stack (+2000 by default), the cluster tests' (+4000) and a developer's `up` (+0)
+OFFSET = stack.OFFSET + 1000
 
 
 def run(state, *args):
@@ -27,16 +27,14 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-# A whole second stack, one of whose consumers is killed (-9): minutes on a busy 2-core machine, so not in --quick
-pytestmark = pytest.mark.faults
-
-
 @pytest.fixture
 def state(tmp_path):
     yield tmp_path
     run(tmp_path, "down")  # whatever the test did, leave nothing running
 
 
+# A whole second stack, one of whose consumers is killed (-9): minutes on a busy 2-core machine, so not in --quick
+@pytest.mark.faults
 def test_up_status_down_leaves_no_process_behind(state):
     up = run(state, "up")
     assert up.returncode == 0, up.stdout + up.stderr
@@ -68,3 +66,15 @@ def test_up_status_down_leaves_no_process_behind(state):
              *(8001 + OFFSET + i for i in range(len(SITES)))]
     assert not [port for port in ports if port_open(port)], "ports still open after down"
     assert "running" not in run(state, "status").stdout
+
+
+def test_up_refuses_an_offset_that_puts_a_port_in_the_ephemeral_range_and_starts_nothing(tmp_path):
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    offset = low - 27017  # the store's port, the highest, is the first in the range
+    env = process_env(ORDERPIPE_STATE=str(tmp_path), ORDERPIPE_PORT_OFFSET=str(offset))
+    up = subprocess.run([str(MANAGE_ALL), "up"], env=env, capture_output=True, text=True, timeout=60)
+
+    assert up.returncode == 1
+    assert f"port {low} (ORDERPIPE_PORT_OFFSET={offset}) is in this machine's ephemeral range {low}-{high}" in up.stderr
+    assert f"an offset from 0 to {offset - 1} keeps every port below it" in up.stderr
+    assert not list(tmp_path.iterdir()) and not port_open(8001 + offset)

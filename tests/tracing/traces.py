@@ -77,12 +77,13 @@ def assert_hop(spans: list[dict], by_id: dict, order_id: str, topic: str, produc
         assert int(tags["messaging.kafka.offset"]) >= 0 and tags["messaging.destination.partition.id"].isdigit()
 
 
-def trace_holding(trace_id: str, name: str, service: str, kind: str) -> list[dict]:
-    """The spans of a trace, once the named span has reached Zipkin."""
+def trace_holding(trace_id: str, *wanted: tuple[str, str, str]) -> list[dict]:
+    """The spans of a trace, once each wanted (name, service, kind) span has reached Zipkin: each process sends
+    its spans apart, so one span's arrival says nothing of another's."""
 
     def spans():
         answer = requests.get(zipkin_url(f"/api/v2/trace/{trace_id}"), timeout=10)
         found = answer.json() if answer.status_code == 200 else []
-        return spans_named(found, name, service, kind) and found
+        return all(spans_named(found, *span) for span in wanted) and found
 
-    return wait_for(spans, timeout=SETTLE, interval=1, what=f"{service}'s {name} span in trace {trace_id}")
+    return wait_for(spans, timeout=SETTLE, interval=1, what=f"the spans {wanted} in trace {trace_id}")
