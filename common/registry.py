@@ -2,7 +2,6 @@
 
     HANDLERS = {"<topic>": handler}   # handler(batch: list[Delivery]) -> the events to send (common.consumer)
     OUTBOXES = [collection_getter]    # collections whose requests send events through the outbox (runrelay)
-    CHORES = [function]               # housekeeping writes, run by runrelay now and then, so no read has to
 """
 
 import importlib
@@ -27,7 +26,3 @@ def site_handlers() -> dict:
 
 def site_outboxes() -> list:
     return [getter for module in _handler_modules() for getter in getattr(module, "OUTBOXES", [])]
-
-
-def site_chores() -> list:
-    return [chore for module in _handler_modules() for chore in getattr(module, "CHORES", [])]

@@ -16,4 +16,3 @@ HANDLERS = {
     "shipment_processed": on_downstream_event,
 }
 OUTBOXES = [store.orders]
-CHORES = [services.unfinished_prune]

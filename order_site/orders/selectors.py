@@ -94,10 +94,7 @@ def orders_stuck() -> list[dict]:
 
 
 def _stuck() -> list[dict]:
-    # A mark whose order is missing (the request died before the write) or final (a crash between the two
-    # writes) is not stuck: the relay removes those marks (services.unfinished_prune).
-    orders = (store.order_get(mark["_id"]) for mark in store.unfinished_since(stuck_since()))
-    return [order for order in orders if order is not None and not order["final"]]
+    return store.orders_unfinished_since(stuck_since())
 
 
 def _stuck_details(order: dict) -> dict:

@@ -5,7 +5,7 @@ import hashlib
 import json
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
 
@@ -24,7 +24,7 @@ from common.events import (
     parse_event,
 )
 from orders import selectors, store
-from orders.store import FINAL_STATUSES, STATUS_RANK, OrderStatus
+from orders.store import STATUS_RANK, OrderStatus
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,6 @@ def order_place(
         "traceparent": tracing.current_traceparent(),  # the order's trace: its cancel and re-drives join it
     }
     outbox.mark_pending(store.orders(), order_id, event, recorded_as="placed_event_id")
-    store.unfinished_add(order_id, now)
     if not store.order_insert(order):
         return store.order_get(order_id), False
     outbox.send_in_background(store.orders(), [event])
@@ -197,21 +196,7 @@ def orders_track(*, batch: list[Delivery]) -> list[Event]:
         if unknown:
             store.timeline_remove(unknown)
             raise UnknownOrder(f"no order {', '.join(unknown)}")
-    store.unfinished_remove([order_id for order_id, (status, _) in moves.items() if status in FINAL_STATUSES])
     return []  # following an order causes no event
-
-
-# Long after the request that made a mark has ended, however slow: pruning never races one.
-UNFINISHED_PRUNE_AFTER = timedelta(hours=1)
-
-
-def unfinished_prune() -> None:
-    """Drop the marks of orders listed as unfinished that are not: never written (the request died between the
-    mark and the order) or final (a crash between the move and the mark's removal). The relay runs this, so
-    that listing the stuck orders (and scraping /metrics) only reads."""
-    marks = [mark["_id"] for mark in store.unfinished_since(datetime.now(UTC) - UNFINISHED_PRUNE_AFTER)]
-    orders = {order_id: store.order_get(order_id, {"final": 1}) for order_id in marks}
-    store.unfinished_remove([order_id for order_id, order in orders.items() if order is None or order["final"]])
 
 
 def order_redrive(order_id: str) -> Event:

@@ -4,8 +4,7 @@ An order document holds the order and its status (and a customer's cancel reques
 small: FerretDB reads and rewrites a whole document on every update. Its timeline, the events applied to
 it, lives in collection `timeline`, one entry per order and step (`_id` "<order id>:<event type>:<status>"),
 so a redelivered event is recorded once, and an order's timeline is a few look-ups by `_id`.
-Collection `unfinished` lists the orders not final yet, so finding the stuck ones reads a small collection
-instead of every order (FerretDB answers any query but `{_id: …}` with a full scan).
+The orders not final yet are found by status, oldest first, from the index the status list uses.
 """
 
 import functools
@@ -44,10 +43,6 @@ def orders() -> Collection:
 
 def timeline() -> Collection:
     return collection("orders", "timeline")
-
-
-def unfinished() -> Collection:
-    return collection("orders", "unfinished")  # _id is the order id
 
 
 def _steps() -> list[str]:
@@ -110,17 +105,20 @@ def order_cancel_request(order_id: str, cancel: dict) -> dict | None:
                                         return_document=ReturnDocument.AFTER)
 
 
-def unfinished_add(order_id: str, created_at: datetime) -> None:
-    """Before the order is written: an order that exists is always either final or listed here."""
-    insert_many_new(unfinished(), [{"_id": order_id, "created_at": created_at}])
-
-
-def unfinished_remove(order_ids: list[str]) -> None:
-    bulk_write(unfinished(), [DeleteOne({"_id": order_id}) for order_id in order_ids])
-
-
-def unfinished_since(cutoff: datetime) -> list[dict]:
-    return list(unfinished().find({"created_at": {"$lt": cutoff}}, sort=[("created_at", ASCENDING)]))
+def orders_unfinished_since(cutoff: datetime, *, page_size: int = 100) -> list[dict]:
+    """The orders placed before `cutoff` and not final, oldest first. Each status that is not final is read a page
+    at a time from its (status, created_at) index, until a page reaches `cutoff`: `$lt` and `$in` would make
+    FerretDB read every order (infra/ferretdb: only equalities, one sort and skip+limit are pushed down)."""
+    found = []
+    for status in STATUS_RANK.keys() - FINAL_STATUSES:
+        skip, more = 0, True
+        while more:
+            page, more = listing.read_page(orders(), {"status": status}, skip=skip, limit=page_size,
+                                           sort=("created_at", ASCENDING))
+            older = [order for order in page if order["created_at"] < cutoff]
+            found += older
+            skip, more = skip + page_size, more and len(older) == len(page)
+    return sorted(found, key=lambda order: order["created_at"])
 
 
 def orders_missing(order_ids: list[str]) -> list[str]:
