@@ -1,9 +1,9 @@
 from rest_framework import serializers
 
-from common.api import MoneyField, StrictSerializer
+from common.api import MoneyField, Serializer, StrictSerializer
 
 
-class ProductOut(serializers.Serializer):
+class ProductOut(Serializer):
     product_id = serializers.CharField(source="_id")
     name = serializers.CharField()
     price = MoneyField()

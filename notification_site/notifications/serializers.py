@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
+from common.api import Serializer
 from common.events import ORDER_END_TOPICS
 
 
-class NotificationFilter(serializers.Serializer):
+class NotificationFilter(Serializer):
     """The query of GET /notifications (besides page and page_size)."""
 
     # an exact id, as sent: trimmed, a control character alone would become a blank the schema allows
@@ -11,7 +12,7 @@ class NotificationFilter(serializers.Serializer):
     event_type = serializers.ChoiceField(choices=ORDER_END_TOPICS, required=False)
 
 
-class NotificationOut(serializers.Serializer):
+class NotificationOut(Serializer):
     notification_id = serializers.CharField(source="_id")
     order_id = serializers.CharField()
     event_type = serializers.CharField()

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from common.api import MoneyField, StrictSerializer
+from common.api import MoneyField, Serializer, StrictSerializer
 from common.events import OrderEnd
 from orders.selectors import CancelOutcome
 from orders.store import OrderStatus
@@ -30,13 +30,13 @@ class OrderIn(StrictSerializer):
         return attrs
 
 
-class OrderItemOut(serializers.Serializer):
+class OrderItemOut(Serializer):
     product_id = serializers.CharField()
     quantity = serializers.IntegerField()
     price = MoneyField(source="unit_price")
 
 
-class OrderFilter(serializers.Serializer):
+class OrderFilter(Serializer):
     """The query of GET /orders besides the page (common.api.PageQuery): a filter, or the stuck ones."""
     status = serializers.ChoiceField([status.value for status in OrderStatus], required=False)
     # an exact id, as sent: trimmed, a control character alone would become a blank the schema allows
@@ -50,12 +50,12 @@ class CancelIn(StrictSerializer):
                                    help_text="the customer's words, kept on the order")
 
 
-class FinalOrder(serializers.Serializer):
+class FinalOrder(Serializer):
     detail = serializers.CharField()
     status = serializers.ChoiceField([end.value for end in OrderEnd])
 
 
-class CancellationOut(serializers.Serializer):
+class CancellationOut(Serializer):
     requested_at = serializers.CharField()
     requested_by = serializers.CharField()
     note = serializers.CharField(allow_null=True)
@@ -63,7 +63,7 @@ class CancellationOut(serializers.Serializer):
                                       help_text="too late: the parcel had left before the cancel reached shipment")
 
 
-class OrderOut(serializers.Serializer):
+class OrderOut(Serializer):
     order_id = serializers.CharField(source="_id")
     status = serializers.CharField()
     reason = serializers.CharField(allow_null=True)
@@ -81,7 +81,7 @@ class OrderOut(serializers.Serializer):
                                        help_text="for a stuck order (?stuck=true): the last event it saw")
 
 
-class TimelineEntry(serializers.Serializer):
+class TimelineEntry(Serializer):
     event_id = serializers.CharField(allow_null=True)
     event_type = serializers.CharField()
     status = serializers.CharField(allow_null=True, help_text="the status it moved the order to, if any")

@@ -1,16 +1,16 @@
 from rest_framework import serializers
 
-from common.api import MoneyField
+from common.api import MoneyField, Serializer
 from payments.store import PaymentStatus
 
 STATUSES = [status.value for status in PaymentStatus]
 
 
-class PaymentFilter(serializers.Serializer):
+class PaymentFilter(Serializer):
     status = serializers.ChoiceField(STATUSES, required=False)
 
 
-class PaymentOut(serializers.Serializer):
+class PaymentOut(Serializer):
     order_id = serializers.CharField(source="_id")
     payment_id = serializers.CharField()
     status = serializers.ChoiceField(STATUSES, help_text="CANCELLED: the order was cancelled before its payment")

@@ -1,12 +1,14 @@
 from rest_framework import serializers
 
+from common.api import Serializer
 
-class ShipmentLine(serializers.Serializer):
+
+class ShipmentLine(Serializer):
     product_id = serializers.CharField()
     quantity = serializers.IntegerField()
 
 
-class ShipmentOut(serializers.Serializer):
+class ShipmentOut(Serializer):
     order_id = serializers.CharField(source="_id")
     shipment_id = serializers.CharField()
     status = serializers.CharField(help_text="SHIPPED, or CANCELLED: a cancellation came first, it never ships")
