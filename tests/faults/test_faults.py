@@ -164,9 +164,16 @@ def test_two_inventory_consumers_on_a_hot_product_never_oversell():
         burst.place(BURST)  # ~400 units wanted, 150 there
         converge = wait_until_final(burst.order_ids)
         figures = check_invariants(burst)  # stock conserved, reserved == shipped, no hold left
-        left = inventory_store.products().find_one({"_id": burst.scarce["_id"]})["available"]
-        sold_out = burst.scarce["available"] - left
-        assert sold_out > 140, f"only {sold_out} of 150 sold: the consumers did not compete for the last units"
+        scarce = burst.scarce["_id"]
+        left = inventory_store.products().find_one({"_id": scarce})["available"]
+        # One order in ten is cancelled as soon as it is placed, racing the pipeline: one that had its units when
+        # the cancel came gives them back, maybe after the others were refused. Besides those, at most 2 units
+        # can be left: every order wants 1 to 3.
+        given_back = sum(line["quantity"] for reservation in inventory_store.reservations().find(
+            {"status": inventory_store.ReservationStatus.RELEASED, "lines.product_id": scarce})
+            for line in reservation["lines"] if line["product_id"] == scarce)
+        assert left <= 2 + given_back, (f"{left} of 150 units left, {given_back} given back by cancelled orders: "
+                                        "the consumers did not compete for the last units")
         report("2 inventory consumers, 1 hot product (150 units)", figures, converge)
     finally:
         manage_all("down", "consumer-inventory-2")
