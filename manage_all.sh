@@ -50,8 +50,8 @@ ZIPKIN_JAR=$CACHE/m2/io/zipkin/zipkin-server/$ZIPKIN_VERSION/zipkin-server-$ZIPK
 SITES=(order payment inventory shipment notification)  # site N serves on port 8000+N; add a site here
 
 # The test stack has its own state and ports (+2000), so it never touches what `up` runs. Two test stacks can
-# run side by side with ORDERPIPE_TEST_OFFSET and ORDERPIPE_TEST_STATE set for the second (say 5000: the test of
-# `up` itself adds 1000, the cluster tests use 4000).
+# run side by side with ORDERPIPE_TEST_OFFSET, ORDERPIPE_TEST_STATE and ORDERPIPE_CLUSTER_TEST_OFFSET set for the
+# second (say 4500 and 5000: the test of `up` itself runs at the test stack's offset + 1000; see check_ports).
 if [[ ${1:-} == test ]]; then
   ORDERPIPE_STATE=${ORDERPIPE_TEST_STATE:-$ROOT/.state/test} ORDERPIPE_PORT_OFFSET=${ORDERPIPE_TEST_OFFSET:-2000}
   STATE=$ORDERPIPE_STATE

@@ -26,7 +26,13 @@ class Serializer(serializers.Serializer):
     """DRF's serializer with its fields built once per class. DRF deep-copies every declared field for each
     serializer it makes (the body's, each item's, the answer's: a fifth of a POST's CPU); validating and
     representing only read them, so all instances of a class share one set, made for the first. Not for a
-    serializer whose fields depend on its instance or context (none here)."""
+    serializer whose fields depend on its instance or context (none here): a shared field sees neither, so a
+    `context` or `partial` is refused rather than ignored."""
+
+    def __init__(self, *args, **kwargs):
+        if kwargs.get("context") or kwargs.get("partial"):
+            raise TypeError(f"{type(self).__name__} shares its fields: it takes no context and no partial")
+        super().__init__(*args, **kwargs)
 
     @property
     def fields(self):

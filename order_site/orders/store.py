@@ -109,16 +109,16 @@ def orders_unfinished_since(cutoff: datetime, *, page_size: int = 100) -> list[d
     """The orders placed before `cutoff` and not final, oldest first. Each status that is not final is read a page
     at a time from its (status, created_at) index, until a page reaches `cutoff`: `$lt` and `$in` would make
     FerretDB read every order (infra/ferretdb: only equalities, one sort and skip+limit are pushed down)."""
-    found = []
-    for status in STATUS_RANK.keys() - FINAL_STATUSES:
+    found = {}  # by id: an order that moves on during the reading can be met again under its next status
+    for status in sorted(STATUS_RANK.keys() - FINAL_STATUSES, key=STATUS_RANK.get):
         skip, more = 0, True
         while more:
             page, more = listing.read_page(orders(), {"status": status}, skip=skip, limit=page_size,
                                            sort=("created_at", ASCENDING))
             older = [order for order in page if order["created_at"] < cutoff]
-            found += older
+            found |= {order["_id"]: order for order in older}
             skip, more = skip + page_size, more and len(older) == len(page)
-    return sorted(found, key=lambda order: order["created_at"])
+    return sorted(found.values(), key=lambda order: order["created_at"])
 
 
 def orders_missing(order_ids: list[str]) -> list[str]:

@@ -4,6 +4,8 @@ its own validated data, errors and answer, however many requests a worker's thre
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+import pytest
+
 from orders.serializers import OrderIn, OrderOut
 
 
@@ -20,6 +22,13 @@ def test_the_instances_of_a_serializer_share_its_fields_but_not_their_data():
     assert first.is_valid() and not second.is_valid()
     assert first.validated_data["customer_id"] == "customer-1" and not first.errors
     assert set(second.errors) == {"total_amount"} and not second.validated_data
+
+
+def test_a_context_or_partial_which_shared_fields_would_not_see_is_refused():
+    with pytest.raises(TypeError, match="shares its fields"):
+        OrderIn(data=order_body(1), partial=True)
+    with pytest.raises(TypeError, match="shares its fields"):
+        OrderOut({}, context={"request": None})
 
 
 def test_requests_served_at_once_each_get_their_own_validation_and_answer():
