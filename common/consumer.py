@@ -6,7 +6,7 @@ A batch is handled as a unit:
    as few store round trips as it can, and returns the events those results cause;
 3. those events and the dead letters are sent, and the broker's acknowledgement (acks=all) is
    awaited once for all of them;
-4. the batch's offsets are committed.
+4. the batch's offsets are committed (a commit the broker refuses is tried again after the next poll).
 
 A crash before 4 redelivers the whole batch. The handlers find the results they wrote and return the
 same events again (their ids are derived from the cause), so every effect happens once: the
@@ -73,6 +73,7 @@ class ConsumerLoop:
     stopping: bool = False
     processed: int = 0
     epochs: dict = field(default_factory=dict)  # {TopicPartition: epoch} of the partitions it owns (fencing)
+    uncommitted: dict = field(default_factory=dict)  # {TopicPartition: OffsetAndMetadata} handled, commit failed
     consumer: KafkaConsumer | None = field(default=None, init=False)  # the client in use (a stalled one is replaced)
 
     def stop(self, *_):
@@ -98,6 +99,8 @@ class ConsumerLoop:
                     self.consumer = self._connect()
                     continue  # what it polled is read again by the new one, from the last commit
                 if not records:
+                    if self.uncommitted:
+                        self._commit([])
                     continue
                 try:
                     self.process(records)  # raises, leaving the batch uncommitted, if stopped while retrying
@@ -105,7 +108,7 @@ class ConsumerLoop:
                     log.warning("batch dropped uncommitted, its partitions have a newer owner: %s", error)
                     _rewind(self.consumer, records)  # should this consumer still own some, it reads them again
                     continue
-                self._commit(self.consumer, records)
+                self._commit(records)
                 last_message = time.monotonic()
         finally:
             # With a stable --instance name (static membership) the group keeps this member's partitions
@@ -114,8 +117,9 @@ class ConsumerLoop:
             log.info("consumer closed after %d event(s)", self.processed)
 
     def _connect(self) -> KafkaConsumer:
+        self.uncommitted.clear()  # a new client starts from the group's commits
         consumer = self._retry(lambda: kafka.consumer(*self.handlers, group=self.group, instance=self.instance,
-                                                      listener=_Epochs(self)))
+                                                      listener=_Rebalances(self)))
         log.info("consuming %s as group %s", ", ".join(self.handlers), self.group)
         return consumer
 
@@ -209,16 +213,24 @@ class ConsumerLoop:
         )
         return retrying(call)
 
-    def _commit(self, consumer, records: list) -> None:
-        offsets = {}
+    def _commit(self, records: list) -> None:
+        """Commit the offsets after `records`, and those whose commit failed before on partitions the consumer
+        still owns. A failed commit (the broker went away just then) is so tried again after the next poll:
+        otherwise it stays behind until its partition's next event, which may be long, and until then the group
+        shows lag and a restart hands the event out again. (Should this consumer stop first, the partition's next
+        owner reads the events again from the last commit; the handlers are idempotent.)"""
         for record in records:  # a poll returns each partition's records in offset order
-            offsets[TopicPartition(record.topic, record.partition)] = OffsetAndMetadata(record.offset + 1, None, -1)
+            self.uncommitted[TopicPartition(record.topic, record.partition)] = OffsetAndMetadata(
+                record.offset + 1, None, -1)
+        owned = self.consumer.assignment()
+        offsets = {partition: offset for partition, offset in self.uncommitted.items() if partition in owned}
         try:
-            consumer.commit(offsets)
+            self.consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as error:
-            # The group moved these partitions elsewhere (or the broker is away): the new owner re-reads
-            # from the last commit, and the handlers are idempotent, so nothing is lost or doubled.
-            log.warning("commit of %s failed: %s", offsets, error)
+            # Kept for the next try, unless the group gives the partition elsewhere meanwhile (_Rebalances).
+            log.warning("commit of %s failed, to be tried again: %s", offsets, error)
+            return
+        self.uncommitted.clear()
 
 
 def take_epochs(group: str, partitions: list) -> dict:
@@ -230,18 +242,28 @@ def take_epochs(group: str, partitions: list) -> dict:
             for partition in partitions}
 
 
-class _Epochs(ConsumerRebalanceListener):
-    """Takes a new epoch for each partition the group gives the consumer, before it reads any of its events."""
+class _Rebalances(ConsumerRebalanceListener):
+    """Takes a new epoch for each partition the group gives the consumer, before it reads any of its events, and
+    keeps a failed commit only for the partitions the consumer keeps. kafka-python keeps a kept partition's position
+    through a rebalance (it does not read the uncommitted events again), so their commit is still this consumer's
+    to make; a partition given elsewhere is read again from its last commit by the new owner, and committing the
+    old offset later could set that owner back."""
 
     def __init__(self, loop: ConsumerLoop):
         self.loop = loop
 
     def on_partitions_assigned(self, assigned):
+        self.loop.uncommitted = {p: offset for p, offset in self.loop.uncommitted.items() if p in assigned}
         self.loop.epochs.update(take_epochs(self.loop.group, list(assigned)))
 
     def on_partitions_revoked(self, revoked):
         for partition in revoked:
             self.loop.epochs.pop(partition, None)
+
+    def on_partitions_lost(self, lost):
+        """Dropped by the group: the client forgets the positions too, and reads again from the last commits."""
+        self.on_partitions_revoked(lost)
+        self.loop.uncommitted.clear()
 
 
 def _rewind(consumer, records: list) -> None:

@@ -5,11 +5,11 @@ import json
 from django.conf import settings
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 from kafka.admin import NewPartitions, NewTopic
-from kafka.errors import LeaderNotAvailableError
+from kafka.errors import KafkaConnectionError, LeaderNotAvailableError
 from prometheus_client import REGISTRY
 
 from common import kafka
-from common.consumer import ConsumerLoop
+from common.consumer import ConsumerLoop, _Rebalances
 from common.events import TOPICS
 from infra.experiments import admin, assignment
 from infra.stack import topic_records, wait_for
@@ -85,6 +85,47 @@ def test_poison_and_an_event_the_handler_fails_on_are_dead_lettered_and_the_rest
     assert reasons[poison_key].startswith("not JSON")
     assert len(letters) == 2
     assert committed_everything(group, "order_placed")
+
+
+def test_a_commit_the_broker_did_not_take_is_made_after_the_next_poll(monkeypatch):
+    """The broker went away just as a batch was committed (a CI run met it: one event on a partition, handled, its
+    commit refused, then no more events there). The offset is committed once the broker answers again, not left
+    behind until the partition's next event: until then the group shows lag, and a restart hands the event out
+    again."""
+    group = group_at_the_end("order_placed")
+    order = order_placed()
+    kafka.publish([order])
+    refused = []
+    commit = KafkaConsumer.commit
+
+    def refused_once(consumer, offsets=None, timeout_ms=None):
+        if not refused:
+            refused.append(offsets)
+            raise KafkaConnectionError("111 ECONNREFUSED")  # what the commit met in CI
+        return commit(consumer, offsets, timeout_ms)
+
+    monkeypatch.setattr(KafkaConsumer, "commit", refused_once)
+    ConsumerLoop(group=group, handlers={"order_placed": handlers.on_order_placed}, idle_timeout=3).run()
+
+    assert store.payment_get(order.order_id)
+    assert refused, "the first commit was not refused: this test tested nothing"
+    assert committed_everything(group, "order_placed")
+
+
+def test_a_failed_commit_is_kept_only_for_the_partitions_the_consumer_keeps():
+    """A partition the group gives elsewhere is read again by its new owner from the last commit; committing the old
+    offset later could set that owner back. A consumer dropped from its group reads again from the commits too."""
+    loop = ConsumerLoop(group=unique("test-kept"), handlers={})
+    kept, given_away = TopicPartition("order_placed", 0), TopicPartition("order_placed", 1)
+    loop.uncommitted = {kept: OffsetAndMetadata(7, None, -1), given_away: OffsetAndMetadata(9, None, -1)}
+    rebalances = _Rebalances(loop)
+
+    rebalances.on_partitions_revoked({kept, given_away})  # eager: every partition first
+    rebalances.on_partitions_assigned({kept, TopicPartition("order_placed", 2)})
+    assert loop.uncommitted == {kept: OffsetAndMetadata(7, None, -1)}
+
+    rebalances.on_partitions_lost({kept})
+    assert loop.uncommitted == {}
 
 
 def test_a_consumer_knows_every_topics_partitions_before_it_joins_its_group():

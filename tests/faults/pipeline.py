@@ -88,24 +88,29 @@ def wait_until_final(ids: list[str]) -> float:
     return time.monotonic() - started
 
 
-def group_lag() -> int:
-    """Events on the pipeline's topics that some site's consumer group has not yet committed."""
+def group_lags() -> dict[str, int]:
+    """Events on the pipeline's topics that a site's consumer group has not yet committed, by "group topic-partition"."""
     admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
     consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP)
     try:
         partitions = [TopicPartition(t, p) for t in TOPICS for p in consumer.partitions_for_topic(t)]
         ends = consumer.end_offsets(partitions)
-        lag = 0
-        for committed in admin.list_group_offsets({group: None for group in GROUPS}).values():
-            lag += sum(ends[p] - committed[p].offset for p in committed if p in ends)  # its topics, not DLTs
-        return lag
+        lags = {}
+        for group, committed in admin.list_group_offsets({group: None for group in GROUPS}).items():
+            for p, offset in committed.items():
+                if p in ends and ends[p] > offset.offset:  # its topics, not DLTs
+                    lags[f"{group} {p.topic}-{p.partition}"] = ends[p] - offset.offset
+        return lags
     finally:
         admin.close()
         consumer.close()
 
 
 def wait_until_consumed(timeout: float = 120) -> None:
-    wait_for(lambda: group_lag() == 0, timeout=timeout, interval=0.5, what="every consumer group to catch up")
+    try:
+        wait_for(lambda: not group_lags(), timeout=timeout, interval=0.5, what="every consumer group to catch up")
+    except AssertionError as timed_out:
+        raise AssertionError(f"{timed_out}; still behind: {group_lags()}") from None
 
 
 def check_invariants(burst: Burst) -> dict:
