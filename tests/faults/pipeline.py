@@ -89,7 +89,7 @@ def wait_until_final(ids: list[str]) -> float:
 
 
 def group_lags() -> dict[str, int]:
-    """Events on the pipeline's topics that a site's consumer group has not yet committed, by "group topic-partition"."""
+    """The events on the pipeline's topics that a site's group has not committed yet, by "group topic-partition"."""
     admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
     consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP)
     try:
