@@ -579,6 +579,7 @@ cmd_logs() {
 }
 
 cmd_test() {
+  check_ports  # before the installs and builds below, not after them (cmd_up checks again)
   # the stuck-order tests wait this long instead of a minute
   export ORDER_STUCK_AFTER_SECONDS=${ORDER_STUCK_AFTER_SECONDS:-5}
   export ORDERPIPE_WRITE_HOLDS=true  # tests/faults/test_zombie.py freezes a consumer at a write (common/mongo.py)
