@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, OffsetAndMetadata, TopicPartition
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import KafkaError
 from pymongo import ReturnDocument
 from tenacity import Retrying, retry_if_exception_type, wait_exponential
 
@@ -100,7 +100,7 @@ class ConsumerLoop:
                     continue  # what it polled is read again by the new one, from the last commit
                 if not records:
                     if self.uncommitted:
-                        self._commit([])
+                        self._commit([], timeout_ms=POLL_MS)  # the broker may still be away: not 30 s a poll
                     continue
                 try:
                     self.process(records)  # raises, leaving the batch uncommitted, if stopped while retrying
@@ -213,7 +213,7 @@ class ConsumerLoop:
         )
         return retrying(call)
 
-    def _commit(self, records: list) -> None:
+    def _commit(self, records: list, timeout_ms: int | None = None) -> None:
         """Commit the offsets after `records`, and those whose commit failed before on partitions the consumer
         still owns. A failed commit (the broker went away just then) is so tried again after the next poll:
         otherwise it stays behind until its partition's next event, which may be long, and until then the group
@@ -225,11 +225,14 @@ class ConsumerLoop:
         owned = self.consumer.assignment()
         offsets = {partition: offset for partition, offset in self.uncommitted.items() if partition in owned}
         try:
-            self.consumer.commit(offsets)
-        except (CommitFailedError, KafkaError) as error:
+            self.consumer.commit(offsets, timeout_ms=timeout_ms)
+        except KafkaError as error:  # CommitFailedError too
             # Kept for the next try, unless the group gives the partition elsewhere meanwhile (_Rebalances).
-            log.warning("commit of %s failed, to be tried again: %s", offsets, error)
+            if records:  # a retry that fails again is no news
+                log.warning("commit of %s failed, to be tried again: %s", offsets, error)
             return
+        if not records:
+            log.info("commit of %s made, after the broker refused it", offsets)
         self.uncommitted.clear()
 
 
@@ -244,10 +247,14 @@ def take_epochs(group: str, partitions: list) -> dict:
 
 class _Rebalances(ConsumerRebalanceListener):
     """Takes a new epoch for each partition the group gives the consumer, before it reads any of its events, and
-    keeps a failed commit only for the partitions the consumer keeps. kafka-python keeps a kept partition's position
-    through a rebalance (it does not read the uncommitted events again), so their commit is still this consumer's
-    to make; a partition given elsewhere is read again from its last commit by the new owner, and committing the
-    old offset later could set that owner back."""
+    keeps a failed commit only for the partitions the consumer keeps. With the client's default (eager) assignors
+    every rebalance revokes all partitions and then assigns the new set; kafka-python keeps the position of a
+    partition in both (SubscriptionState.assign_from_subscribed: it does not read the uncommitted events again),
+    so their commit is still this consumer's to make. A partition given elsewhere is read again from its last
+    commit by the new owner, and committing the old offset later could set that owner back. (One case the client
+    does not report: a member that learns it was dropped only while joining again gets no on_partitions_lost, and
+    keeps its old positions too, so it commits behind a partition's interim owner after its next batch anyway;
+    the handlers are idempotent.)"""
 
     def __init__(self, loop: ConsumerLoop):
         self.loop = loop

@@ -1,6 +1,7 @@
 """The consumer loop on the real broker and store: a batch at a time, poison and failures dead-lettered."""
 
 import json
+import time
 
 from django.conf import settings
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
@@ -110,6 +111,29 @@ def test_a_commit_the_broker_did_not_take_is_made_after_the_next_poll(monkeypatc
     assert store.payment_get(order.order_id)
     assert refused, "the first commit was not refused: this test tested nothing"
     assert committed_everything(group, "order_placed")
+
+
+def test_with_the_broker_away_trying_a_refused_commit_again_does_not_hold_the_loop(monkeypatch):
+    """With the broker away a commit waits for it up to its timeout, the client's request timeout (30 s) unless
+    given one. Tried again after every empty poll, it must not wait that long: the loop would hardly poll, and a
+    SIGTERM would wait half a minute. Here the first commit is refused at once (as in CI) and every later one
+    waits for its whole timeout; the loop, stopped by its idle timeout, must end in seconds."""
+    group = group_at_the_end("order_placed")
+    kafka.publish([order_placed()])
+    calls = []
+
+    def broker_away(consumer, offsets=None, timeout_ms=None):
+        calls.append(timeout_ms)
+        if len(calls) > 1:  # what the client does with no coordinator: retry until the timeout
+            time.sleep((30_000 if timeout_ms is None else timeout_ms) / 1000)
+        raise KafkaConnectionError("111 ECONNREFUSED")
+
+    monkeypatch.setattr(KafkaConsumer, "commit", broker_away)
+    started = time.monotonic()
+    ConsumerLoop(group=group, handlers={"order_placed": handlers.on_order_placed}, idle_timeout=3).run()
+
+    assert len(calls) > 2, "the refused commit was not tried again"
+    assert time.monotonic() - started < 15
 
 
 def test_a_failed_commit_is_kept_only_for_the_partitions_the_consumer_keeps():
