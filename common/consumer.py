@@ -214,16 +214,16 @@ class ConsumerLoop:
         return retrying(call)
 
     def _commit(self, records: list, timeout_ms: int | None = None) -> None:
-        """Commit the offsets after `records`, and those whose commit failed before on partitions the consumer
-        still owns. A failed commit (the broker went away just then) is so tried again after the next poll:
-        otherwise it stays behind until its partition's next event, which may be long, and until then the group
-        shows lag and a restart hands the event out again. (Should this consumer stop first, the partition's next
-        owner reads the events again from the last commit; the handlers are idempotent.)"""
+        """Commit the offsets after `records`, and those whose commit failed before (kept only for the
+        partitions the consumer still owns: _Rebalances). A failed commit (the broker went away just then) is so
+        tried again after the next poll: otherwise it stays behind until its partition's next event, which may be
+        long, and until then the group shows lag and a restart hands the event out again. (Should this consumer
+        stop first, the partition's next owner reads the events again from the last commit; the handlers are
+        idempotent.)"""
         for record in records:  # a poll returns each partition's records in offset order
             self.uncommitted[TopicPartition(record.topic, record.partition)] = OffsetAndMetadata(
                 record.offset + 1, None, -1)
-        owned = self.consumer.assignment()
-        offsets = {partition: offset for partition, offset in self.uncommitted.items() if partition in owned}
+        offsets = dict(self.uncommitted)
         try:
             self.consumer.commit(offsets, timeout_ms=timeout_ms)
         except KafkaError as error:  # CommitFailedError too
