@@ -75,3 +75,31 @@ def test_otel_sdk_disabled_true_leaves_records_without_trace_headers_and_batches
 
     assert run("true") == ["False", "False", "_Untraced"]
     assert run("false") == ["True", "True", "BatchTrace"]
+
+
+TRACE_ID, SPAN_ID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+TRACEPARENTS = [
+    f"00-{TRACE_ID}-{SPAN_ID}-01", f"00-{TRACE_ID}-{SPAN_ID}-00", f" 00-{TRACE_ID}-{SPAN_ID}-01 ",
+    f"01-{TRACE_ID}-{SPAN_ID}-01-what-a-later-version-adds",  # a later version may add fields
+    f"00-{TRACE_ID}-{SPAN_ID}-01-more",  # version 00 may not
+    f"ff-{TRACE_ID}-{SPAN_ID}-01", f"00-{'0' * 32}-{SPAN_ID}-01", f"00-{TRACE_ID}-{'0' * 16}-01",
+    f"00-{TRACE_ID.upper()}-{SPAN_ID}-01", f"00-{TRACE_ID[:-1]}-{SPAN_ID}-01", f"00-{TRACE_ID}-{SPAN_ID}-1",
+    f"00-{TRACE_ID}-{SPAN_ID[:-1]}g-01", f"00_{TRACE_ID}_{SPAN_ID}_01", "", "garbage", "00-1-2-3",
+]
+
+
+def test_a_traceparent_is_read_and_written_as_opentelemetry_s_own_propagator_does():
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    w3c = TraceContextTextMapPropagator()
+    for traceparent in TRACEPARENTS:
+        theirs = trace.get_current_span(w3c.extract({"traceparent": traceparent})).get_span_context()
+        ours = tracing.span_context_of(traceparent)
+        assert (ours or trace.INVALID_SPAN_CONTEXT) == theirs, traceparent
+        assert tracing.span_context_of(traceparent.encode()) == ours
+        if ours:
+            carrier = {}
+            w3c.inject(carrier, trace.set_span_in_context(trace.NonRecordingSpan(ours)))
+            assert tracing.traceparent_of(ours) == carrier["traceparent"]
+    assert tracing.traceparent_of(trace.INVALID_SPAN_CONTEXT) is None
