@@ -209,6 +209,19 @@ def test_a_lookup_by_id_searches_the_id_index(seeded, store):
     assert sorted(d["_id"] for d in collection.find({"_id": {"$in": ["d3", "d5", "nope"]}})) == ["d3", "d5"]
 
 
+def test_the_store_keeps_no_profile_of_its_open_objects(seeded, store):
+    """Patch 0006: upstream adds every iterator, cursor and transaction to a pprof profile of open objects (a stack
+    trace each, 5.6 % of the store's CPU under the pipeline); the leak check that panics on an unclosed one stays,
+    and the next test relies on it."""
+    if store[1] is None:
+        pytest.skip("MongoDB is not FerretDB")
+    collection = seeded()
+    assert len(list(collection.find({"status": "B"}))) > 0  # iterators were opened and closed
+    profiles = requests.get(f"http://127.0.0.1:{8088 + OFFSET}/debug/pprof/", timeout=30)
+    profiles.raise_for_status()
+    assert "goroutine" in profiles.text and "FerretDB/" not in profiles.text
+
+
 def test_the_store_is_the_same_process_after_all_that_and_an_order_still_ships(store):
     """Runs after the forms above: a leaked iterator panicked FerretDB when the GC finalized it."""
     client, pid = store
