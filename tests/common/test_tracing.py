@@ -5,6 +5,7 @@ import subprocess
 import sys
 import threading
 
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -80,6 +81,7 @@ def test_otel_sdk_disabled_true_leaves_records_without_trace_headers_and_batches
 TRACE_ID, SPAN_ID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 TRACEPARENTS = [
     f"00-{TRACE_ID}-{SPAN_ID}-01", f"00-{TRACE_ID}-{SPAN_ID}-00", f" 00-{TRACE_ID}-{SPAN_ID}-01 ",
+    f"\t00-{TRACE_ID}-{SPAN_ID}-01\n", f"\n00-{TRACE_ID}-{SPAN_ID}-01", f"00-{TRACE_ID}-{SPAN_ID}-01\r",
     f"01-{TRACE_ID}-{SPAN_ID}-01-what-a-later-version-adds",  # a later version may add fields
     f"00-{TRACE_ID}-{SPAN_ID}-01-more",  # version 00 may not
     f"ff-{TRACE_ID}-{SPAN_ID}-01", f"00-{'0' * 32}-{SPAN_ID}-01", f"00-{TRACE_ID}-{'0' * 16}-01",
@@ -89,7 +91,6 @@ TRACEPARENTS = [
 
 
 def test_a_traceparent_is_read_and_written_as_opentelemetry_s_own_propagator_does():
-    from opentelemetry import trace
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     w3c = TraceContextTextMapPropagator()
@@ -103,3 +104,11 @@ def test_a_traceparent_is_read_and_written_as_opentelemetry_s_own_propagator_doe
             w3c.inject(carrier, trace.set_span_in_context(trace.NonRecordingSpan(ours)))
             assert tracing.traceparent_of(ours) == carrier["traceparent"]
     assert tracing.traceparent_of(trace.INVALID_SPAN_CONTEXT) is None
+
+
+def test_a_saved_traceparent_that_is_not_one_starts_a_trace_of_its_own():
+    provider = TracerProvider()
+    with provider.get_tracer("test").start_as_current_span("request"):
+        context = tracing.context_from("garbage")
+        assert context is not None and not trace.get_current_span(context).get_span_context().is_valid
+        assert tracing.context_from(None) is None  # none saved: the current span goes on
