@@ -16,6 +16,7 @@
 #   ./manage_all.sh bench --idle [S]     what a running `up` costs doing nothing: CPU and memory per component
 #   ./manage_all.sh bench --pages [--sizes N,N,…] [--samples S] [--budget SECONDS]
 #                                        fill a running `up` to each size (cloned orders), time every list page
+#   ./manage_all.sh bench --store-mix [BINARY…] [--rounds N]   the store alone: CPU per operation of a fixed mix
 #   ./manage_all.sh screenshots          retake the README's console and trace pictures (docs/images) while a burst flows
 #   ./manage_all.sh experiment scale | break consumer|site|broker|store | replay GROUP | add-service
 #                                        the course's experiments on a running `up`, each ending in PASS or FAIL
@@ -615,6 +616,13 @@ cmd_bench() {
   secret_key  # the bench reads the project's producer settings through the order site's Django settings
   if [[ ${1:-} == --pages ]]; then shift; (cd "$ROOT" && DJANGO_SETTINGS_MODULE=order_site.settings \
     PYTHONPATH="$ROOT/order_site:$ROOT" "$PY" -m bench.pages --run-dir "$RUN" "$@"); return; fi  # sites: port offset
+  if [[ ${1:-} == --store-mix ]]; then  # the project's FerretDB build against upstream's (built by `test`)
+    shift; local binaries=("$FERRETDB_BIN"); [[ -x $FERRETDB_UPSTREAM_BIN ]] && binaries=("$FERRETDB_UPSTREAM_BIN" "${binaries[@]}")
+    [[ -x $FERRETDB_BIN ]] || die "no FerretDB build yet: \`./manage_all.sh setup\` makes it"
+    [[ $# -gt 0 && $1 != -* ]] && binaries=()  # binaries named on the command line instead
+    (cd "$ROOT" && DJANGO_SETTINGS_MODULE=order_site.settings PYTHONPATH="$ROOT/order_site:$ROOT" "$PY" -m bench.store_mix \
+      --work-dir "$STATE/store-mix" "${binaries[@]}" "$@"); return
+  fi
   (cd "$ROOT" && DJANGO_SETTINGS_MODULE=order_site.settings PYTHONPATH="$ROOT/order_site:$ROOT" "$PY" -m bench.bench \
     --order-site "http://127.0.0.1:$(site_port order)" --inventory-site "http://127.0.0.1:$(site_port inventory)" \
     --run-dir "$RUN" "$@")

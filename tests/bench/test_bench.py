@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 
+import pytest
 from pymongo import MongoClient
 
 from bench import drift
@@ -105,3 +106,22 @@ def test_the_tracing_overhead_is_measured_traced_and_untraced_in_one_run():
     assert figures["traced"]["cpu_ms_per_order"]["zipkin"] > figures["untraced"]["cpu_ms_per_order"]["zipkin"], \
         "spans reached Zipkin only in the traced run"
     assert any(line.startswith("tracing ") for line in result.stdout.splitlines())
+
+
+def test_the_store_mix_measures_each_ferretdb_build_on_a_fresh_store_of_its_own():
+    with MongoClient(STORE_URI) as client:
+        if "ferretdbVersion" not in client.admin.command("buildInfo"):
+            pytest.skip("the stack's store is MongoDB: no FerretDB build to measure")
+    result = subprocess.run([str(MANAGE_ALL), "bench", "--store-mix", "--rounds", "2", "--documents", "30"],
+                            env=process_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    *table, last = result.stdout.strip().splitlines()
+    figures = json.loads(last)
+
+    names = sorted(os.path.basename(binary) for binary in figures["binaries"])
+    assert len(names) == 2 and names[1].endswith("-upstream"), names  # `test` built upstream's for the differential
+    for binary, measured in figures["binaries"].items():
+        assert len(measured["runs"]) == 2 and all(cpu > 0 for cpu in measured["runs"]), binary
+        assert min(measured["runs"]) <= measured["cpu_ms_per_operation"] <= max(measured["runs"]), binary
+    assert len(table) == 2
+    assert not list((STATE / "store-mix").iterdir()), "each run's store is removed after it"

@@ -1,0 +1,110 @@
+"""`./manage_all.sh bench --store-mix [BINARY ...]`: the store's own CPU per operation for a fixed mix.
+
+How a store patch is measured (infra/ferretdb/README.md). Each FerretDB binary (default: the project's build, and
+upstream's when `test` has built it) runs the same order-shaped work on a fresh store of its own, in turn,
+`--rounds` times: DOCUMENTS inserts of an order document into a collection with the order site's four list
+indexes, 4 x DOCUMENTS guarded `update_one`s of its status, 2 x DOCUMENTS `find_one`s by `_id`, DOCUMENTS more
+inserts, from one client. The figure is the store process's CPU (from /proc) per operation; alternating the
+binaries lets a shared machine's load fall on each alike. The last line of stdout is one JSON object.
+"""
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pymongo import MongoClient
+
+from bench import watch
+from bench.bench import machine
+
+LIST_INDEXES = [[("created_at", -1)], [("status", 1), ("created_at", -1)], [("customer_id", 1), ("created_at", -1)],
+                [("customer_id", 1), ("status", 1), ("created_at", -1)]]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="./manage_all.sh bench --store-mix", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("binaries", nargs="+", type=Path, help="FerretDB binaries to compare")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each binary, alternately (default 3)")
+    parser.add_argument("--documents", type=int, default=1000, help="the mix's size (default 1000: 8000 operations)")
+    parser.add_argument("--work-dir", type=Path, required=True, help="where each run's store lives while it runs")
+    return parser.parse_args()
+
+
+def order(n: int, now: datetime) -> dict:
+    return {"_id": f"{n:08d}-4bf9-4d6a-a3ce-929d0e0e4736", "customer_id": f"customer-{n % 97}", "status": "PENDING",
+            "items": [{"product_id": f"P00{1 + n % 6}", "quantity": 1 + n % 3, "price": 2999}],
+            "total_amount": 2999, "currency": "USD", "shipping_address": "1 Main St, Springfield",
+            "created_at": now, "updated_at": now, "event_id": f"{n:08d}-e", "fence": {"order_placed-3": 1}}
+
+
+def mix(client: MongoClient, documents: int) -> int:
+    """The work; returns how many operations it made."""
+    orders = client.mix.orders
+    for keys in LIST_INDEXES:
+        orders.create_index(keys)
+    now, pick = datetime.now(UTC), random.Random(1)
+    for n in range(documents):
+        orders.insert_one(order(n, now))
+    for k in range(4 * documents):
+        orders.update_one({"_id": order(pick.randrange(documents), now)["_id"], "fence.order_placed-3": {"$lte": 1}},
+                          {"$set": {"status": ("PAID", "RESERVED", "SHIPPED")[k % 3], "updated_at": now}})
+    for _ in range(2 * documents):
+        orders.find_one({"_id": order(pick.randrange(documents), now)["_id"]})
+    for n in range(documents, 2 * documents):
+        orders.insert_one(order(n, now))
+    return 8 * documents
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run(binary: Path, documents: int, work_dir: Path) -> float:
+    """One fresh store on `binary`: CPU-ms of the store per operation of the mix."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work_dir) as state:
+        (Path(state) / "data").mkdir()
+        port = free_port()
+        store = subprocess.Popen(
+            [str(binary), "--handler=sqlite", f"--sqlite-url=file:{state}/data/?_pragma=synchronous(normal)",
+             f"--listen-addr=127.0.0.1:{port}", f"--state-dir={state}", "--debug-addr=-", "--telemetry=disable",
+             "--log-level=error"], env={**os.environ, "GOGC": "200"},  # as manage_all.sh runs it
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            with MongoClient(f"mongodb://127.0.0.1:{port}/", serverSelectionTimeoutMS=30000) as client:
+                client.admin.command("ping")
+                before = watch.process_stat(str(store.pid)).cpu_ticks
+                operations = mix(client, documents)
+                used = watch.process_stat(str(store.pid)).cpu_ticks - before
+                return 1000 * used / watch.CLOCK_TICKS_PER_SECOND / operations
+        finally:
+            store.terminate()
+            store.wait(timeout=30)
+
+
+def main() -> None:
+    args = parse_args()
+    runs = {str(binary): [] for binary in args.binaries}
+    for _ in range(args.rounds):
+        for binary in args.binaries:
+            runs[str(binary)].append(round(run(binary, args.documents, args.work_dir), 4))
+    figures = {"documents": args.documents, "rounds": args.rounds, "machine": machine(), "binaries": {
+        binary: {"cpu_ms_per_operation": statistics.median(each), "runs": each} for binary, each in runs.items()}}
+    for binary, each in figures["binaries"].items():
+        print(f"{Path(binary).name:40} {each['cpu_ms_per_operation']:.3f} CPU-ms of the store per operation "
+              f"(median of {args.rounds}: {', '.join(f'{x:.3f}' for x in each['runs'])})")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
