@@ -616,12 +616,15 @@ cmd_bench() {
   secret_key  # the bench reads the project's producer settings through the order site's Django settings
   if [[ ${1:-} == --pages ]]; then shift; (cd "$ROOT" && DJANGO_SETTINGS_MODULE=order_site.settings \
     PYTHONPATH="$ROOT/order_site:$ROOT" "$PY" -m bench.pages --run-dir "$RUN" "$@"); return; fi  # sites: port offset
-  if [[ ${1:-} == --store-mix ]]; then  # the project's FerretDB build against upstream's (built by `test`)
-    shift; local binaries=("$FERRETDB_BIN"); [[ -x $FERRETDB_UPSTREAM_BIN ]] && binaries=("$FERRETDB_UPSTREAM_BIN" "${binaries[@]}")
-    [[ -x $FERRETDB_BIN ]] || die "no FerretDB build yet: \`./manage_all.sh setup\` makes it"
-    [[ $# -gt 0 && $1 != -* ]] && binaries=()  # binaries named on the command line instead
-    (cd "$ROOT" && DJANGO_SETTINGS_MODULE=order_site.settings PYTHONPATH="$ROOT/order_site:$ROOT" "$PY" -m bench.store_mix \
-      --work-dir "$STATE/store-mix" "${binaries[@]}" "$@"); return
+  if [[ ${1:-} == --store-mix ]]; then
+    shift
+    if [[ $# -eq 0 || $1 == -* ]]; then  # no binaries named: the project's build, and upstream's once `test` built it
+      [[ -x $FERRETDB_BIN ]] || die "no FerretDB build yet: \`./manage_all.sh setup\` makes it"
+      if [[ -x $FERRETDB_UPSTREAM_BIN ]]; then set -- "$FERRETDB_UPSTREAM_BIN" "$FERRETDB_BIN" "$@"
+      else set -- "$FERRETDB_BIN" "$@"; fi
+    fi
+    (cd "$ROOT" && DJANGO_SETTINGS_MODULE=order_site.settings PYTHONPATH="$ROOT/order_site:$ROOT" "$PY" \
+      -m bench.store_mix --work-dir "$STATE/store-mix" "$@"); return
   fi
   (cd "$ROOT" && DJANGO_SETTINGS_MODULE=order_site.settings PYTHONPATH="$ROOT/order_site:$ROOT" "$PY" -m bench.bench \
     --order-site "http://127.0.0.1:$(site_port order)" --inventory-site "http://127.0.0.1:$(site_port inventory)" \

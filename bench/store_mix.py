@@ -16,6 +16,7 @@ import socket
 import statistics
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,8 +39,12 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def order_id(n: int) -> str:
+    return f"{n:08d}-4bf9-4d6a-a3ce-929d0e0e4736"
+
+
 def order(n: int, now: datetime) -> dict:
-    return {"_id": f"{n:08d}-4bf9-4d6a-a3ce-929d0e0e4736", "customer_id": f"customer-{n % 97}", "status": "PENDING",
+    return {"_id": order_id(n), "customer_id": f"customer-{n % 97}", "status": "PENDING",
             "items": [{"product_id": f"P00{1 + n % 6}", "quantity": 1 + n % 3, "price": 2999}],
             "total_amount": 2999, "currency": "USD", "shipping_address": "1 Main St, Springfield",
             "created_at": now, "updated_at": now, "event_id": f"{n:08d}-e", "fence": {"order_placed-3": 1}}
@@ -54,42 +59,44 @@ def mix(client: MongoClient, documents: int) -> int:
     for n in range(documents):
         orders.insert_one(order(n, now))
     for k in range(4 * documents):
-        orders.update_one({"_id": order(pick.randrange(documents), now)["_id"], "fence.order_placed-3": {"$lte": 1}},
+        orders.update_one({"_id": order_id(pick.randrange(documents)), "fence.order_placed-3": {"$lte": 1}},
                           {"$set": {"status": ("PAID", "RESERVED", "SHIPPED")[k % 3], "updated_at": now}})
     for _ in range(2 * documents):
-        orders.find_one({"_id": order(pick.randrange(documents), now)["_id"]})
+        orders.find_one({"_id": order_id(pick.randrange(documents))})
     for n in range(documents, 2 * documents):
         orders.insert_one(order(n, now))
     return 8 * documents
 
 
-def free_port() -> int:
+@contextmanager
+def ferretdb(binary: Path, state: Path, log=subprocess.DEVNULL):
+    """A FerretDB process of its own on `binary`, its SQLite files in `state`, as manage_all.sh runs it, on a free
+    port: yields the process and its port; stops it after. (tests/infra/test_store_differential.py uses it too.)"""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port = probe.getsockname()[1]
+    (state / "data").mkdir()
+    store = subprocess.Popen(
+        [str(binary), "--handler=sqlite", f"--sqlite-url=file:{state}/data/?_pragma=synchronous(normal)",
+         f"--listen-addr=127.0.0.1:{port}", f"--state-dir={state}", "--debug-addr=-", "--telemetry=disable",
+         "--log-level=error"], env={**os.environ, "GOGC": "200"}, stdout=log, stderr=log)
+    try:
+        yield store, port
+    finally:
+        store.terminate()
+        store.wait(timeout=30)
 
 
 def run(binary: Path, documents: int, work_dir: Path) -> float:
     """One fresh store on `binary`: CPU-ms of the store per operation of the mix."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=work_dir) as state:
-        (Path(state) / "data").mkdir()
-        port = free_port()
-        store = subprocess.Popen(
-            [str(binary), "--handler=sqlite", f"--sqlite-url=file:{state}/data/?_pragma=synchronous(normal)",
-             f"--listen-addr=127.0.0.1:{port}", f"--state-dir={state}", "--debug-addr=-", "--telemetry=disable",
-             "--log-level=error"], env={**os.environ, "GOGC": "200"},  # as manage_all.sh runs it
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            with MongoClient(f"mongodb://127.0.0.1:{port}/", serverSelectionTimeoutMS=30000) as client:
-                client.admin.command("ping")
-                before = watch.process_stat(str(store.pid)).cpu_ticks
-                operations = mix(client, documents)
-                used = watch.process_stat(str(store.pid)).cpu_ticks - before
-                return 1000 * used / watch.CLOCK_TICKS_PER_SECOND / operations
-        finally:
-            store.terminate()
-            store.wait(timeout=30)
+    with tempfile.TemporaryDirectory(dir=work_dir) as state, ferretdb(binary, Path(state)) as (store, port), \
+            MongoClient(port=port, serverSelectionTimeoutMS=30000) as client:
+        client.admin.command("ping")
+        before = watch.process_stat(str(store.pid)).cpu_ticks
+        operations = mix(client, documents)
+        used = watch.process_stat(str(store.pid)).cpu_ticks - before
+        return 1000 * used / watch.CLOCK_TICKS_PER_SECOND / operations
 
 
 def main() -> None:

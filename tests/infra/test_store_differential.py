@@ -18,9 +18,8 @@ One client at a time: upstream loses concurrent updates (patch 0003), and that d
 """
 
 import os
-import socket
-import subprocess
 import uuid
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from hypothesis import strategies as st
 from pymongo import MongoClient, ReturnDocument
 from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure
 
+from bench.store_mix import ferretdb
 from tests.stack import wait_for
 
 EXAMPLES = int(os.environ.get("ORDERPIPE_DIFFERENTIAL_EXAMPLES", "300"))
@@ -194,34 +194,22 @@ def answers(client) -> bool:
         return False
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
     """(patched, upstream) collections' database, each in a FerretDB process of its own."""
     binaries = [os.environ.get("ORDERPIPE_FERRETDB_BIN"), os.environ.get("ORDERPIPE_FERRETDB_UPSTREAM_BIN")]
     if not all(binaries):
         pytest.skip("no FerretDB builds here (an external store): ./manage_all.sh test builds both")
-    processes, clients = [], []
-    for binary in binaries:
-        state, port = tmp_path_factory.mktemp(Path(binary).name), free_port()
-        (state / "data").mkdir()
-        with open(state / "ferretdb.log", "w") as log:
-            processes.append(subprocess.Popen(
-                [binary, "--handler=sqlite", f"--sqlite-url=file:{state}/data/", f"--listen-addr=127.0.0.1:{port}",
-                 f"--state-dir={state}", "--debug-addr=-", "--telemetry=disable", "--log-level=error"],
-                stdout=log, stderr=log))
-        clients.append(MongoClient(port=port, socketTimeoutMS=30_000, serverSelectionTimeoutMS=1_000))
-        wait_for(lambda client=clients[-1]: answers(client), timeout=30, what=f"{binary} to answer")
-    yield [client.differential for client in clients]
-    for client, process in zip(clients, processes, strict=True):
-        client.close()
-        process.terminate()
-        process.wait(timeout=10)
+    with ExitStack() as running:
+        clients = []
+        for binary in binaries:
+            state = tmp_path_factory.mktemp(Path(binary).name)
+            log = running.enter_context(open(state / "ferretdb.log", "w"))
+            _, port = running.enter_context(ferretdb(Path(binary), state, log))
+            clients.append(running.enter_context(
+                MongoClient(port=port, socketTimeoutMS=30_000, serverSelectionTimeoutMS=1_000)))
+            wait_for(lambda client=clients[-1]: answers(client), timeout=30, what=f"{binary} to answer")
+        yield [client.differential for client in clients]
 
 
 @settings(max_examples=EXAMPLES, deadline=None, database=None,
