@@ -39,6 +39,9 @@ FERRETDB_VERSION=v1.24.2
 # the project's patches (infra/ferretdb/README.md): a binary per patch set, so changing a patch rebuilds it
 FERRETDB_PATCHES=("$ROOT"/infra/ferretdb/*.patch)
 FERRETDB_BIN=$CACHE/bin/ferretdb-$FERRETDB_VERSION-$(cat "${FERRETDB_PATCHES[@]}" | sha256sum | cut -c1-12)
+# the modules of FerretDB's that the patches change (0009: the C library, 0010: the SQLite driver), copied from the Go module
+# proxy into its source's third_party/ before the patches apply; a patch points go.mod at each with a `replace`
+FERRETDB_PATCHED_MODULES=(modernc.org/libc@v1.55.3 modernc.org/sqlite@v1.32.0)
 FERRETDB_UPSTREAM_BIN=$CACHE/bin/ferretdb-$FERRETDB_VERSION-upstream  # unpatched, for the differential test
 # Compose's own loader (compose-go) in a small Go program, for tests/infra/test_compose.py; named by its sources
 COMPOSE_CHECK_BIN=$CACHE/bin/compose-check-$(cat "$ROOT"/infra/compose-check/{go.mod,go.sum,main.go} | sha256sum | cut -c1-12)
@@ -169,7 +172,15 @@ build_ferretdb() {  # binary, patch…: FerretDB's module with the patches appli
   # `go install …/cmd/ferretdb@v1.24.2` builds a binary that panics at start: upstream's release build
   # writes build/version/version.txt first, and the module cache is read-only. So: copy, write it, build.
   src=$(mktemp -d "$CACHE/go/ferretdb-src.XXXXXX")  # one per build: two clones may build at once
-  cp -r "$module_dir/." "$src" && chmod -R u+w "$src"
+  cp -r "$module_dir/." "$src"
+  local module
+  for module in "${FERRETDB_PATCHED_MODULES[@]}"; do
+    [[ $# -gt 0 ]] || break  # upstream's build changes nothing
+    module_dir=$(go mod download -json "$module" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+    [[ -d $module_dir ]] || die "downloading the module $module (for the FerretDB patches) failed."
+    mkdir -p "$src/third_party/${module%@*}" && cp -r "$module_dir/." "$src/third_party/${module%@*}"
+  done
+  chmod -R u+w "$src"
   echo "$FERRETDB_VERSION" > "$src/build/version/version.txt"
   for patch in "$@"; do
     # outside any git repository, whatever folder the cache is in
@@ -177,6 +188,11 @@ build_ferretdb() {  # binary, patch…: FerretDB's module with the patches appli
       || die "the FerretDB patch $patch does not apply to $FERRETDB_VERSION (git apply's message above)"
   done
   (cd "$src" && go build -o "$bin.$$" ./cmd/ferretdb)
+  if [[ $# -gt 0 ]]; then  # the Go tests of the packages the patches change, for tests/infra/test_store_patches.py
+    rm -rf "$bin.tests" && mkdir -p "$bin.tests"
+    (cd "$src" && go test -c -o "$bin.tests/sjson.test" ./internal/handler/sjson/ \
+      && go test -c -o "$bin.tests/sqlite.test" ./internal/backends/sqlite/) || die "building the patches' Go tests failed"
+  fi
   mv "$bin.$$" "$bin"
   rm -rf "$src"
 }
