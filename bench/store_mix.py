@@ -3,9 +3,10 @@
 How a store patch is measured (infra/ferretdb/README.md). Each FerretDB binary (default: the project's build, and
 upstream's when `test` has built it) runs the same order-shaped work on a fresh store of its own, in turn,
 `--rounds` times: DOCUMENTS inserts of an order document into a collection with the order site's four list
-indexes, 4 x DOCUMENTS guarded `update_one`s of its status, 2 x DOCUMENTS `find_one`s by `_id`, DOCUMENTS more
-inserts, from one client. The figure is the store process's CPU (from /proc) per operation; alternating the
-binaries lets a shared machine's load fall on each alike. The last line of stdout is one JSON object.
+indexes, 4 x DOCUMENTS guarded `update_one`s of its status, as many again in bulk writes of 20 (as the consumers
+write a batch's updates), 2 x DOCUMENTS `find_one`s by `_id`, DOCUMENTS more inserts, from one client. The figure
+is the store process's CPU (from /proc) per operation; alternating the binaries lets a shared machine's load fall
+on each alike. The last line of stdout is one JSON object.
 """
 
 import argparse
@@ -20,11 +21,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pymongo import MongoClient
+from pymongo import MongoClient, UpdateOne
 
 from bench import watch
 from bench.bench import machine
 
+BULK = 20  # updates per bulk write
 LIST_INDEXES = [[("created_at", -1)], [("status", 1), ("created_at", -1)], [("customer_id", 1), ("created_at", -1)],
                 [("customer_id", 1), ("status", 1), ("created_at", -1)]]
 
@@ -34,7 +36,7 @@ def parse_args() -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("binaries", nargs="+", type=Path, help="FerretDB binaries to compare")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each binary, alternately (default 3)")
-    parser.add_argument("--documents", type=int, default=1000, help="the mix's size (default 1000: 8000 operations)")
+    parser.add_argument("--documents", type=int, default=1000, help="the mix's size (default 1000: 12000 operations)")
     parser.add_argument("--work-dir", type=Path, required=True, help="where each run's store lives while it runs")
     return parser.parse_args()
 
@@ -58,14 +60,19 @@ def mix(client: MongoClient, documents: int) -> int:
     now, pick = datetime.now(UTC), random.Random(1)
     for n in range(documents):
         orders.insert_one(order(n, now))
+    def status_update(k: int) -> tuple[dict, dict]:  # a guarded move of a random order's status
+        return ({"_id": order_id(pick.randrange(documents)), "fence.order_placed-3": {"$lte": 1}},
+                {"$set": {"status": ("PAID", "RESERVED", "SHIPPED")[k % 3], "updated_at": now}})
+
     for k in range(4 * documents):
-        orders.update_one({"_id": order_id(pick.randrange(documents)), "fence.order_placed-3": {"$lte": 1}},
-                          {"$set": {"status": ("PAID", "RESERVED", "SHIPPED")[k % 3], "updated_at": now}})
+        orders.update_one(*status_update(k))
+    for k in range(0, 4 * documents, BULK):
+        orders.bulk_write([UpdateOne(*status_update(k + i)) for i in range(BULK)])
     for _ in range(2 * documents):
         orders.find_one({"_id": order_id(pick.randrange(documents))})
     for n in range(documents, 2 * documents):
         orders.insert_one(order(n, now))
-    return 8 * documents
+    return 8 * documents + BULK * len(range(0, 4 * documents, BULK))
 
 
 @contextmanager
