@@ -191,7 +191,8 @@ build_ferretdb() {  # binary, patch…: FerretDB's module with the patches appli
   if [[ $# -gt 0 ]]; then  # the Go tests of the packages the patches change, for tests/infra/test_store_patches.py
     rm -rf "$bin.tests" && mkdir -p "$bin.tests"
     (cd "$src" && go test -c -o "$bin.tests/sjson.test" ./internal/handler/sjson/ \
-      && go test -c -o "$bin.tests/sqlite.test" ./internal/backends/sqlite/) || die "building the patches' Go tests failed"
+      && go test -c -o "$bin.tests/sqlite.test" ./internal/backends/sqlite/ \
+      && go test -c -o "$bin.tests/fsql.test" ./internal/util/fsql/) || die "building the patches' Go tests failed"
   fi
   mv "$bin.$$" "$bin"
   rm -rf "$src"

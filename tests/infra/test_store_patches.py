@@ -2,7 +2,7 @@
 
 `./manage_all.sh setup` builds them next to the patched binary (`<binary>.tests/`): FerretDB's own tests of
 those packages, and the ones the patches add (0008's schema cache, 0009's memory functions, 0010's kept
-statements). What the patches change that Python cannot see from outside is proved here.
+statements, 0011's queue of writers). What the patches change that Python cannot see from outside is proved here.
 """
 
 import os
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGES = ["sjson", "sqlite"]
+PACKAGES = ["sjson", "sqlite", "fsql"]
 
 
 @pytest.mark.parametrize("package", PACKAGES)
