@@ -48,7 +48,9 @@ def order_timeline(order: dict) -> list[dict]:
                         "topic": "order_cancelled", "partition": None, "offset": None, "leads_to": None,
                         "reason": f"requested by {cancel['requested_by']}", "occurred_at": cancel["requested_at"],
                         "applied_at": cancel["requested_at"]})
-        entries.sort(key=lambda e: e["applied_at"])
+        # Times have millisecond precision: within one, by when each event occurred, and the request before the
+        # events that occurred in its millisecond (its compensation may be among them).
+        entries.sort(key=lambda e: (e["applied_at"], e["occurred_at"], e["event_type"] != "order_cancelled"))
     story, rank, final = [placed], 0, False
     for entry in entries:
         status = entry["leads_to"]

@@ -3,6 +3,7 @@
 
 import pytest
 
+from common import events
 from orders import handlers, selectors, services, store
 from tests.factories import (
     cancel_requested,
@@ -106,6 +107,21 @@ def test_a_cancel_that_won_the_race_cancels_and_its_compensation_shows_in_the_ti
     assert notes == ["payment taken", "cancel requested by customer",
                      "compensation: payment refunded (cancelled by customer)",
                      "cancelled by customer before shipping: refund and stock release follow"]
+
+
+def test_a_compensation_applied_in_the_millisecond_of_its_cancel_request_follows_it_in_the_timeline(placed,
+                                                                                                      monkeypatch):
+    apply(follow_up(placed, "payment_processed", {**PAYMENT, "status": "COMPLETED"}))
+    instant = "2999-01-01T00:00:00.000Z"  # the request, the refund and its application all fall in it
+    monkeypatch.setattr(events, "now_iso", lambda: instant)
+    monkeypatch.setattr(services, "now_iso", lambda: instant)
+    request = cancel_requested(placed)
+    record_cancel(request)
+    order = apply(follow_up(shipment_cancelled(request), "payment_refunded",
+                            {"payment_id": "p", "amount": 1000, "reason": "cancelled by customer"}))
+    notes = [e["note"] for e in selectors.order_timeline(order)[1:]]
+    assert notes == ["payment taken", "cancel requested by customer",
+                     "compensation: payment refunded (cancelled by customer)"]
 
 
 def test_a_cancel_that_came_after_the_parcel_left_is_too_late(placed):
