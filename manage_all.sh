@@ -174,12 +174,13 @@ build_ferretdb() {  # binary, patch…: FerretDB's module with the patches appli
   src=$(mktemp -d "$CACHE/go/ferretdb-src.XXXXXX")  # one per build: two clones may build at once
   cp -r "$module_dir/." "$src"
   local module
-  for module in "${FERRETDB_PATCHED_MODULES[@]}"; do
-    [[ $# -gt 0 ]] || break  # upstream's build changes nothing
-    module_dir=$(go mod download -json "$module" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-    [[ -d $module_dir ]] || die "downloading the module $module (for the FerretDB patches) failed."
-    mkdir -p "$src/third_party/${module%@*}" && cp -r "$module_dir/." "$src/third_party/${module%@*}"
-  done
+  if [[ $# -gt 0 ]]; then  # upstream's build takes its modules as they are
+    for module in "${FERRETDB_PATCHED_MODULES[@]}"; do
+      module_dir=$(go mod download -json "$module" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+      [[ -d $module_dir ]] || die "downloading the module $module (for the FerretDB patches) failed."
+      mkdir -p "$src/third_party/${module%@*}" && cp -r "$module_dir/." "$src/third_party/${module%@*}"
+    done
+  fi
   chmod -R u+w "$src"
   echo "$FERRETDB_VERSION" > "$src/build/version/version.txt"
   for patch in "$@"; do

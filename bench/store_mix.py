@@ -60,19 +60,21 @@ def mix(client: MongoClient, documents: int) -> int:
     now, pick = datetime.now(UTC), random.Random(1)
     for n in range(documents):
         orders.insert_one(order(n, now))
+
     def status_update(k: int) -> tuple[dict, dict]:  # a guarded move of a random order's status
         return ({"_id": order_id(pick.randrange(documents)), "fence.order_placed-3": {"$lte": 1}},
                 {"$set": {"status": ("PAID", "RESERVED", "SHIPPED")[k % 3], "updated_at": now}})
 
-    for k in range(4 * documents):
+    updates = 4 * documents
+    for k in range(updates):
         orders.update_one(*status_update(k))
-    for k in range(0, 4 * documents, BULK):
-        orders.bulk_write([UpdateOne(*status_update(k + i)) for i in range(BULK)])
+    for k in range(0, updates, BULK):
+        orders.bulk_write([UpdateOne(*status_update(i)) for i in range(k, min(k + BULK, updates))])
     for _ in range(2 * documents):
         orders.find_one({"_id": order_id(pick.randrange(documents))})
     for n in range(documents, 2 * documents):
         orders.insert_one(order(n, now))
-    return 8 * documents + BULK * len(range(0, 4 * documents, BULK))
+    return 12 * documents
 
 
 @contextmanager
