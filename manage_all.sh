@@ -193,7 +193,8 @@ build_ferretdb() {  # binary, patch…: FerretDB's module with the patches appli
     rm -rf "$bin.tests" && mkdir -p "$bin.tests"
     (cd "$src" && go test -c -o "$bin.tests/sjson.test" ./internal/handler/sjson/ \
       && go test -c -o "$bin.tests/sqlite.test" ./internal/backends/sqlite/ \
-      && go test -c -o "$bin.tests/fsql.test" ./internal/util/fsql/) || die "building the patches' Go tests failed"
+      && go test -c -o "$bin.tests/fsql.test" ./internal/util/fsql/ \
+      && go test -c -o "$bin.tests/handler.test" ./internal/handler/) || die "building the patches' Go tests failed"
   fi
   mv "$bin.$$" "$bin"
   rm -rf "$src"

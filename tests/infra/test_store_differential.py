@@ -124,8 +124,19 @@ index_keys = st.one_of(
 # with an int _id, so an upsert inserts that id (a generated ObjectId would differ between the two)
 upsert_filters = st.builds(lambda _id, extra: {**extra, "_id": _id}, ids, st.one_of(st.just({}), filters))
 
+# a bulk write's update statements, one command (patch 0013 writes what they change in batches): any filter, and the
+# consumers' kind, one document by _id each, often the same one again
+statements = st.one_of(
+    st.builds(lambda f, u: {"q": f, "u": u}, filters, updates),
+    st.builds(lambda f, u: {"q": f, "u": u, "multi": True}, filters, updates),
+    st.builds(lambda f, u: {"q": f, "u": u, "upsert": True}, upsert_filters, updates),
+    st.builds(lambda _id, u: {"q": {"_id": _id}, "u": u}, ids, updates),
+    st.builds(lambda _id, u: {"q": {"_id": _id}, "u": u}, ids, updates),
+)
+
 operations = st.one_of(
     st.tuples(st.just("insert_many"), st.lists(documents, min_size=1, max_size=6)),
+    st.tuples(st.just("bulk_update"), st.lists(statements, min_size=2, max_size=40)),
     st.tuples(st.just("find"), filters, sorts, st.integers(0, 3), st.integers(0, 4)),
     pages,
     pages,
@@ -170,6 +181,9 @@ def apply(collection, operation):
             case "update_one" | "update_many":
                 result = getattr(collection, name)(args[0], args[1])
                 return result.matched_count, result.modified_count
+            case "bulk_update":  # the command as sent, and its reply as received (pymongo's bulk_write reads a
+                # failed statement's reply from either build with a KeyError)
+                return collection.database.command("update", collection.name, updates=args[0])
             case "upsert":
                 result = collection.update_one(args[0], args[1], upsert=True)
                 return result.matched_count, result.modified_count, result.upserted_id

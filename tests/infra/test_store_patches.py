@@ -2,7 +2,8 @@
 
 `./manage_all.sh setup` builds them next to the patched binary (`<binary>.tests/`): FerretDB's own tests of
 those packages, and the ones the patches add (0008's schema cache, 0009's memory functions, 0010's kept
-statements, 0011's queue of writers, 0012's query ended by its context). What the patches change that Python cannot see from outside is proved here.
+statements, 0011's queue of writers, 0012's query ended by its context, 0013's batches of updates). What the
+patches change that Python cannot see from outside is proved here.
 """
 
 import os
