@@ -174,6 +174,21 @@ def test_concurrent_increments_lose_nothing(seeded):
     assert collection.find_one({"_id": "d0"})["n"] == CLIENTS * EACH
 
 
+def test_concurrent_bulk_writes_and_single_updates_lose_nothing(seeded):
+    """Patch 0013 writes what a bulk write's updates change after reading it, a batch at a time: the command holds
+    the collection's lock until it has written them, so another client's update in between is not lost."""
+    collection = seeded()
+
+    def work(client):
+        documents = client[collection.database.name][collection.name]
+        for _ in range(10):
+            documents.bulk_write([UpdateOne({"_id": f"d{n % 10}"}, {"$inc": {"n": 1}}) for n in range(40)])
+            documents.update_one({"_id": "d3"}, {"$inc": {"n": 1}})
+
+    concurrently(work)
+    assert sum(doc["n"] for doc in collection.find()) == sum(range(10)) + CLIENTS * 10 * (40 + 1)
+
+
 def test_concurrent_guarded_takes_never_take_more_than_there_is(seeded):
     """The inventory site's guard (`available >= qty` in the filter) under 8 writers: exactly the stock is taken."""
     collection = seeded()
