@@ -39,8 +39,9 @@ FERRETDB_VERSION=v1.24.2
 # the project's patches (infra/ferretdb/README.md): a binary per patch set, so changing a patch rebuilds it
 FERRETDB_PATCHES=("$ROOT"/infra/ferretdb/*.patch)
 FERRETDB_BIN=$CACHE/bin/ferretdb-$FERRETDB_VERSION-$(cat "${FERRETDB_PATCHES[@]}" | sha256sum | cut -c1-12)
-# the modules of FerretDB's that the patches change (0009: the C library, 0010: the SQLite driver), copied from the Go module
-# proxy into its source's third_party/ before the patches apply; a patch points go.mod at each with a `replace`
+# the modules of FerretDB's that the patches change (0009: the C library, 0010 and 0012: the SQLite driver), copied
+# from the Go module proxy into its source's third_party/ before the patches apply; a patch points go.mod at each
+# with a `replace`
 FERRETDB_PATCHED_MODULES=(modernc.org/libc@v1.55.3 modernc.org/sqlite@v1.32.0)
 FERRETDB_UPSTREAM_BIN=$CACHE/bin/ferretdb-$FERRETDB_VERSION-upstream  # unpatched, for the differential test
 # Compose's own loader (compose-go) in a small Go program, for tests/infra/test_compose.py; named by its sources

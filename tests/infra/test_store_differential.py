@@ -124,14 +124,15 @@ index_keys = st.one_of(
 # with an int _id, so an upsert inserts that id (a generated ObjectId would differ between the two)
 upsert_filters = st.builds(lambda _id, extra: {**extra, "_id": _id}, ids, st.one_of(st.just({}), filters))
 
-# a bulk write's update statements, one command (patch 0013 writes what they change in batches): any filter, and the
-# consumers' kind, one document by _id each, often the same one again
+# a bulk write's update statements, one command (patch 0013 writes what they change in batches): any filter, and,
+# twice as often, the consumers' kind: one document by _id each (with 12 ids, often the same one again)
+by_id = st.builds(lambda _id, u: {"q": {"_id": _id}, "u": u}, ids, updates)
 statements = st.one_of(
     st.builds(lambda f, u: {"q": f, "u": u}, filters, updates),
     st.builds(lambda f, u: {"q": f, "u": u, "multi": True}, filters, updates),
     st.builds(lambda f, u: {"q": f, "u": u, "upsert": True}, upsert_filters, updates),
-    st.builds(lambda _id, u: {"q": {"_id": _id}, "u": u}, ids, updates),
-    st.builds(lambda _id, u: {"q": {"_id": _id}, "u": u}, ids, updates),
+    by_id,
+    by_id,
 )
 
 operations = st.one_of(
