@@ -112,3 +112,86 @@ def test_a_saved_traceparent_that_is_not_one_starts_a_trace_of_its_own():
         context = tracing.context_from("garbage")
         assert context is not None and not trace.get_current_span(context).get_span_context().is_valid
         assert tracing.context_from(None) is None  # none saved: the current span goes on
+
+
+# ---------------------------------------------------------------- what goes to Zipkin
+
+def finished_spans(resource_attributes: dict, make) -> list:
+    """The spans `make(tracer)` makes, as the SDK hands them to an exporter."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import SpanLimits
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    class Keep(SpanExporter):
+        def __init__(self):
+            self.spans = []
+
+        def export(self, spans):
+            self.spans.extend(spans)
+            return SpanExportResult.SUCCESS
+
+    kept = Keep()
+    provider = TracerProvider(resource=Resource(resource_attributes), span_limits=SpanLimits(max_span_attributes=6))
+    provider.add_span_processor(SimpleSpanProcessor(kept))
+    make(provider.get_tracer("test-scope", None))
+    return kept.spans
+
+
+def as_upstream_writes_them(spans, max_tag_value_length=None) -> list[dict]:
+    """OpenTelemetry's own Zipkin JSON for the spans, with the two changes the project's encoder makes."""
+    import json
+
+    from opentelemetry.exporter.zipkin.json.v2 import JsonV2Encoder
+    from opentelemetry.exporter.zipkin.node_endpoint import NodeEndpoint
+
+    theirs = json.loads(JsonV2Encoder(max_tag_value_length).serialize(spans, NodeEndpoint()))
+    for encoded, span in zip(theirs, spans, strict=True):
+        for repeated in ("service.name", "otel.library.name", "otel.library.version"):
+            encoded.get("tags", {}).pop(repeated, None)
+        if remote := tracing._remote_service(span.kind, span.attributes):
+            encoded["remoteEndpoint"] = {"serviceName": remote}
+    return theirs
+
+
+def as_ours_writes_them(spans, max_tag_value_length=None) -> list[dict]:
+    import json
+
+    from opentelemetry.exporter.zipkin.node_endpoint import NodeEndpoint
+
+    return json.loads(tracing._ZipkinEncoder(max_tag_value_length).serialize(spans, NodeEndpoint()))
+
+
+def every_kind_of_span(tracer) -> None:
+    from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+    with tracer.start_as_current_span("request", kind=SpanKind.SERVER, attributes={
+            "http.method": "POST", "http.status_code": 201, "order_id": "o-1", "service.name": "its own"}) as request:
+        request.add_event("retried", {"attempt": 2, "why": "a long reason " * 20})
+        with tracer.start_as_current_span("orders.insert", kind=SpanKind.CLIENT, attributes={
+                "db.system": "mongodb", "ratio": 0.25, "flag": True, "no": False}):
+            pass
+        tracer.start_span("order_placed create", kind=SpanKind.PRODUCER, attributes={
+            "messaging.destination.name": "order_placed", "messaging.kafka.message.key": "o-1"}).end()
+    batch = tracer.start_span("process batch", kind=SpanKind.CONSUMER, links=[Link(request.get_span_context())],
+                              attributes={"messaging.destination.name": "t", "messaging.batch.message_count": 2,
+                                          "messaging.batch.trace_ids": ["a" * 32, "b" * 32], "nums": (1, 2.5),
+                                          "flags": [True, False], "gaps": ["x", None]})
+    batch.set_status(Status(StatusCode.ERROR, "dead-lettered: no order_id"))
+    batch.end()
+    full = tracer.start_span("too many", attributes={f"a{i}": i for i in range(9)})  # the limit is 6
+    full.set_status(Status(StatusCode.OK))
+    full.end()
+    failed = tracer.start_span("failed", kind=SpanKind.CONSUMER)
+    failed.set_status(Status(StatusCode.ERROR))
+    failed.end()
+    odd = tracer.start_span("odd values", attributes={"surrogate": "\ud800 alone", "unicode": "ü ✓ 注文",
+                                                            "big": 2**70, "negative": -3, "empty": ""})
+    odd.end()
+
+
+def test_the_spans_json_for_zipkin_is_opentelemetry_s_own_less_the_repeated_tags_plus_the_remote_end():
+    for resource in ({"service.name": "order-service"}, {"service.name": "x", "deployment.environment": "dev"}, {}):
+        spans = finished_spans(resource, every_kind_of_span)
+        assert len(spans) == 7
+        for limit in (None, 0, 1, 12, 128):
+            assert as_ours_writes_them(spans, limit) == as_upstream_writes_them(spans, limit), (resource, limit)
