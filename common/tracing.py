@@ -164,9 +164,7 @@ class _ZipkinEncoder(JsonV2Encoder):
 
     def _tags_of_resource(self, resource) -> dict[str, str]:
         if resource is not self._resource_tags[0]:
-            tags = self._tags_of(dict(resource.attributes)) if resource else {}
-            tags.pop(SERVICE_NAME, None)
-            self._resource_tags = (resource, tags)
+            self._resource_tags = (resource, self._tags_of(dict(resource.attributes)) if resource else {})
         return self._resource_tags[1]
 
 
