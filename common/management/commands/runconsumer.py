@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from common import tracing
 from common.consumer import ConsumerLoop
+from common.entrypoints import settle_heap
 from common.registry import site_handlers
 
 
@@ -20,6 +21,7 @@ class Command(BaseCommand):
         if not handlers:
             raise CommandError("no app of this site registers handlers (a `handlers` module with HANDLERS)")
         tracing.setup(settings.SERVICE)
+        settle_heap()
         ConsumerLoop(
             group=settings.SERVICE,
             handlers=handlers,

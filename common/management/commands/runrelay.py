@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand
 
 from common import outbox, tracing
 from common.consumer import TRANSIENT_ERRORS
+from common.entrypoints import settle_heap
 from common.registry import site_outboxes
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         collections = site_outboxes()
         tracing.setup(settings.SERVICE)
+        settle_heap()
         log.info("relaying outboxes every %.1fs", options["interval"])
         while not stop.wait(options["interval"]):
             try:
