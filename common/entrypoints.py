@@ -1,4 +1,5 @@
-"""What a site's manage.py and wsgi.py call, so the four sites share one version of each."""
+"""What a site's manage.py and wsgi.py call, so the four sites share one version of each, and what every
+long-running process (web worker, consumer, relay) does once it has loaded."""
 
 import gc
 import os
