@@ -44,6 +44,15 @@ FERRETDB_BIN=$CACHE/bin/ferretdb-$FERRETDB_VERSION-$(cat "${FERRETDB_PATCHES[@]}
 # with a `replace`
 FERRETDB_PATCHED_MODULES=(modernc.org/libc@v1.55.3 modernc.org/sqlite@v1.32.0)
 FERRETDB_UPSTREAM_BIN=$CACHE/bin/ferretdb-$FERRETDB_VERSION-upstream  # unpatched, for the differential test
+# How every FerretDB of the project opens its SQLite files: `up`'s, and those bench/store_mix.py starts (the store
+# mix, the differential test).
+# - WAL with synchronous=NORMAL: a commit no longer waits for fsync (a power cut may lose the last commits, a crash
+#   of any process loses nothing); with the default FULL every write waits on the disk.
+# - cache_size: 512 KB of page cache per connection, not SQLite's 2 MB. In WAL mode a connection drops its cache
+#   whenever another one has committed, which here is every few milliseconds, so the cache serves little more than
+#   one statement; and the memory of every cache a burst's connections filled stays with the process (the C
+#   allocator under SQLite hands pages back only when they are empty: docs/performance.md, "The store's memory").
+export ORDERPIPE_FERRETDB_SQLITE_OPTIONS="_pragma=synchronous(normal)&_pragma=cache_size(-512)"
 # Compose's own loader (compose-go) in a small Go program, for tests/infra/test_compose.py; named by its sources
 COMPOSE_CHECK_BIN=$CACHE/bin/compose-check-$(cat "$ROOT"/infra/compose-check/{go.mod,go.sum,main.go} | sha256sum | cut -c1-12)
 # 1.0.2 does not install from npm (a `patch:` dependency); 1.0.0 works against FerretDB, bar its aggregate view
@@ -371,15 +380,9 @@ start_kafka() {  # name: kafka (the one broker) or kafka-N (node N of the cluste
 start_store() {
   [[ -n $EXTERNAL_STORE ]] && return
   mkdir -p "$STATE/ferretdb/data"
-  # WAL with synchronous=NORMAL: a commit no longer waits for fsync (a power cut may lose the last
-  # commits, a crash of any process loses nothing); with the default FULL every write waits on the disk.
-  # cache_size: 512 KB of page cache per connection, not SQLite's 2 MB. In WAL mode a connection drops its cache
-  # whenever another one has committed, which here is every few milliseconds, so the cache serves little more than
-  # one statement; and the memory of every cache a burst's connections filled stays with the process (the C allocator
-  # under SQLite hands pages back only when they are empty: docs/performance.md, "The store's memory").
   # GOGC=200: Go's collector runs half as often, for 4 % less of the store's CPU per operation (docs/performance.md)
   GOGC=200 start ferretdb "$STATE/ferretdb" "$FERRETDB_BIN" --handler=sqlite \
-    --sqlite-url="file:$STATE/ferretdb/data/?_pragma=synchronous(normal)&_pragma=cache_size(-512)" \
+    --sqlite-url="file:$STATE/ferretdb/data/?$ORDERPIPE_FERRETDB_SQLITE_OPTIONS" \
     --listen-addr="127.0.0.1:$STORE_PORT" --state-dir="$STATE/ferretdb" --debug-addr="127.0.0.1:$STORE_DEBUG_PORT" \
     --telemetry=disable --log-level=warn
 }

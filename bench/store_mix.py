@@ -85,8 +85,9 @@ def ferretdb(binary: Path, state: Path, log=subprocess.DEVNULL):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     (state / "data").mkdir()
+    options = os.environ["ORDERPIPE_FERRETDB_SQLITE_OPTIONS"]  # manage_all.sh's, which `up`'s store opens with
     store = subprocess.Popen(
-        [str(binary), "--handler=sqlite", f"--sqlite-url=file:{state}/data/?_pragma=synchronous(normal)",
+        [str(binary), "--handler=sqlite", f"--sqlite-url=file:{state}/data/?{options}",
          f"--listen-addr=127.0.0.1:{port}", f"--state-dir={state}", "--debug-addr=-", "--telemetry=disable",
          "--log-level=error"], env={**os.environ, "GOGC": "200"}, stdout=log, stderr=log)
     try:
