@@ -64,6 +64,14 @@ class Placed:
     late: float = 0.0  # fixed rate only: how long after its due time the POST started
 
 
+def client_session() -> requests.Session:
+    """A client's connection, kept alive. It ignores the environment's proxy settings: the stack it measures is
+    local, and reading them on every request was a tenth of the bench client's CPU."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
 def place(session: requests.Session, order_site: str, n: int) -> Placed:
     body = order_body(n)
     started = time.monotonic()
@@ -113,7 +121,7 @@ def place_as_fast_as_possible(order_site: str, placed: list[Placed], stop: threa
     numbers, numbers_lock = itertools.count(), threading.Lock()
 
     def client() -> None:
-        session = requests.Session()  # one connection per client, kept alive
+        session = client_session()
         while True:
             with numbers_lock:
                 n = next(numbers)
@@ -135,7 +143,7 @@ def place_at_rate(order_site: str, placed: list[Placed], stop: threading.Event, 
 
     def send(n: int, due: float) -> None:
         if not hasattr(sessions, "session"):
-            sessions.session = requests.Session()
+            sessions.session = client_session()
         late = time.monotonic() - due
         result = place(sessions.session, order_site, n)
         result.late = late

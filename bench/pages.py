@@ -86,7 +86,7 @@ class Store:
 
 def place_templates(order_site: str, store: Store) -> list[dict]:
     """Real orders, once every site has made its documents for them."""
-    session = requests.Session()
+    session = orders.client_session()
     placed = [orders.place(session, order_site, n) for n in range(TEMPLATES)]
     if failed := [p.error for p in placed if p.error]:
         raise SystemExit(f"bench --pages: {failed[0]}")

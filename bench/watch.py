@@ -13,6 +13,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from common.events import ORDER_END_TOPICS, OrderEnd, order_end
+from common.kafka import CLIENT_METRICS
 
 GROUPS = ["order-service", "payment-service", "inventory-service", "shipment-service", "notification-service"]
 SAMPLE_SECONDS = 0.5
@@ -36,7 +37,8 @@ class FinalEvents(threading.Thread):
 
     def __init__(self, bootstrap: str):
         super().__init__(name="final-events", daemon=True)
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                      metrics_enabled=CLIENT_METRICS)
         self.consumer.topics()  # fetches the metadata, so that partitions_for_topic knows every topic
         partitions = [TopicPartition(topic, p) for topic in ORDER_END_TOPICS
                       for p in sorted(self.consumer.partitions_for_topic(topic) or [])]
@@ -97,7 +99,8 @@ class ConsumerLag:
 
     def __init__(self, bootstrap: str, topics: list[str]):
         self.admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench")
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                      metrics_enabled=CLIENT_METRICS)
         self.topics = topics
         self.peak: dict[str, int | None] = dict.fromkeys(GROUPS)  # None: never measured
         self.failed_samples = 0  # the broker did not answer: reported, so that a peak of few samples shows

@@ -28,6 +28,10 @@ SEND_TIMEOUT_SECONDS = 10
 
 _producer_lock = threading.Lock()
 
+# kafka-python keeps its own metrics (a sensor updated on every request, batch and record: 2-4 % of each process's
+# CPU under load, docs/performance.md). Nothing here reads them; /metrics has the project's own counters.
+CLIENT_METRICS = False
+
 
 def producer_config() -> dict:
     """The settings of every producer of the project (the benchmark measures the broker with the same)."""
@@ -41,6 +45,7 @@ def producer_config() -> dict:
         bootstrap_timeout_ms=5000,
         request_timeout_ms=5000,
         delivery_timeout_ms=15000,
+        metrics_enabled=CLIENT_METRICS,
     )
 
 
@@ -197,6 +202,7 @@ def consumer(*topics: str, group: str, instance: str | None = None, listener=Non
         max_poll_records=500,
         session_timeout_ms=SESSION_TIMEOUT_MS,
         heartbeat_interval_ms=2_000,
+        metrics_enabled=CLIENT_METRICS,
         **config,
     )
     # The group's leader assigns the partitions its metadata knows when the group forms: none, if it joins before
