@@ -74,7 +74,8 @@ class _Unmarker:
                 by_database[database_name].append(DeleteOne({"_id": event_id}))
             for database_name, deletes in by_database.items():
                 try:
-                    mongo.bulk_write(mongo.collection(database_name, MARKS), deletes)
+                    with tracing.untraced_store():  # many orders' housekeeping: not a trace of its own in Zipkin
+                        mongo.bulk_write(mongo.collection(database_name, MARKS), deletes)
                 except mongo.TRANSIENT_ERRORS as error:  # the relay re-sends those events: harmless
                     log.warning("outbox marks not deleted: %s", error)
 

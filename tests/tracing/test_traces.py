@@ -22,6 +22,7 @@ from tests.tracing.traces import (
     place,
     spans_named,
     trace_holding,
+    traces_of,
 )
 
 
@@ -175,3 +176,28 @@ def test_an_order_s_log_lines_name_its_trace_and_their_spans():
 
     for line in wait_for(lines, timeout=SETTLE, what="the order's log lines"):
         assert line["trace_id"] == spans[0]["traceId"] and line["span_id"] in span_ids, line
+
+
+def test_deleting_the_outbox_marks_of_sent_events_makes_no_traces_of_its_own():
+    """Once the broker has a request's event, its mark is deleted in the background, many at a time: nobody's
+    order, so not a trace of its own in Zipkin (an order's trace is what a person looks for there)."""
+    started = datetime.now(UTC)
+    session = requests.Session()  # one kept-alive connection: both requests go to the same web worker
+    marks = mongo.collection("orders", outbox.MARKS)
+    first = session.post(url("order", "/orders"), json=OrderRequestFactory(items=seed_items()), timeout=10)
+    assert first.status_code == 201, first.text
+    wait_for(lambda: marks.count_documents({"document_id": first.json()["order_id"]}) == 0, timeout=SETTLE,
+             what="the first order's outbox mark to be deleted")
+    # The worker sends its spans in the order they ended: once the second request's span is in Zipkin, so is any
+    # span of the deletion before it.
+    second = session.post(url("order", "/orders"), json=OrderRequestFactory(items=seed_items()), timeout=10)
+    assert second.status_code == 201, second.text
+    wait_for(lambda: (found := traces_of(second.json()["order_id"])) and spans_named(
+        found[0], "post orders", "order-service", "SERVER"), timeout=SETTLE, what="the second request's span in Zipkin")
+
+    now = datetime.now(UTC)
+    answer = requests.get(zipkin_url("/api/v2/traces"), timeout=10, params={
+        "serviceName": "order-service", "spanName": "orders.delete", "endTs": int(now.timestamp() * 1000),
+        "lookback": int((now - started).total_seconds() * 1000) + 1000, "limit": 10})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == []
