@@ -178,26 +178,29 @@ def test_an_order_s_log_lines_name_its_trace_and_their_spans():
         assert line["trace_id"] == spans[0]["traceId"] and line["span_id"] in span_ids, line
 
 
-def test_deleting_the_outbox_marks_of_sent_events_makes_no_traces_of_its_own():
-    """Once the broker has a request's event, its mark is deleted in the background, many at a time: nobody's
-    order, so not a trace of its own in Zipkin (an order's trace is what a person looks for there)."""
+def test_housekeeping_makes_no_traces_of_its_own():
+    """Deleting the outbox marks of events the broker has (in the background, many orders at a time) and the
+    readiness probe's store call are nobody's order: no traces of their own in Zipkin, where a person looks for
+    orders."""
     started = datetime.now(UTC)
-    session = requests.Session()  # one kept-alive connection: both requests go to the same web worker
+    session = requests.Session()  # one kept-alive connection: every request goes to the same web worker
     marks = mongo.collection("orders", outbox.MARKS)
     first = session.post(url("order", "/orders"), json=OrderRequestFactory(items=seed_items()), timeout=10)
     assert first.status_code == 201, first.text
     wait_for(lambda: marks.count_documents({"document_id": first.json()["order_id"]}) == 0, timeout=SETTLE,
              what="the first order's outbox mark to be deleted")
+    assert session.get(url("order", "/ready"), timeout=10).status_code == 200
     # The worker sends its spans in the order they ended: once the second request's span is in Zipkin, so is any
-    # span of the deletion before it.
+    # span of the deletion and the probe before it.
     second = session.post(url("order", "/orders"), json=OrderRequestFactory(items=seed_items()), timeout=10)
     assert second.status_code == 201, second.text
     wait_for(lambda: (found := traces_of(second.json()["order_id"])) and spans_named(
         found[0], "post orders", "order-service", "SERVER"), timeout=SETTLE, what="the second request's span in Zipkin")
 
     now = datetime.now(UTC)
-    answer = requests.get(zipkin_url("/api/v2/traces"), timeout=10, params={
-        "serviceName": "order-service", "spanName": "orders.delete", "endTs": int(now.timestamp() * 1000),
-        "lookback": int((now - started).total_seconds() * 1000) + 1000, "limit": 10})
-    assert answer.status_code == 200, answer.text
-    assert answer.json() == []
+    for name in ("orders.delete", "admin.ping"):
+        answer = requests.get(zipkin_url("/api/v2/traces"), timeout=10, params={
+            "serviceName": "order-service", "spanName": name, "endTs": int(now.timestamp() * 1000),
+            "lookback": int((now - started).total_seconds() * 1000) + 1000, "limit": 10})
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == [], name
