@@ -100,6 +100,7 @@ def test_the_tracing_overhead_is_measured_traced_and_untraced_in_one_run():
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
 
+    assert figures["tracing"]["warm_up_orders"] == 40  # placed first, and counted in neither mode
     for mode in ("traced", "untraced"):
         assert figures[mode]["shipped"] + figures[mode]["cancelled"] == 40, mode
         assert figures["tracing"]["sites_cpu_ms_per_order"][mode] > 0
