@@ -80,10 +80,9 @@ def _hold_in_bulk(reservations: list[dict]) -> dict[str, str]:
         for line in reservation["lines"]:
             wanted[line["product_id"]].append((reservation["_id"], line["quantity"]))
     shortfalls = {}
-    for product_id, orders in sorted(wanted.items()):
-        if store.stock_hold_many(product_id=product_id, orders=orders):
-            continue
-        for order_id, quantity in orders:  # not enough for all of them: first come, first served
+    short = store.stock_hold_many(dict(sorted(wanted.items())))
+    for product_id in sorted(short):
+        for order_id, quantity in wanted[product_id]:  # not enough for all of them: first come, first served
             if order_id not in shortfalls and not store.stock_hold(product_id, order_id, quantity):
                 shortfalls[order_id] = store.hold_refusal(product_id, order_id)
     return _release_short(reservations, shortfalls)
@@ -191,8 +190,9 @@ def _move_stock(reservations: list[dict], move: str) -> None:
     for reservation in reservations:
         for line in reservation["lines"]:
             wanted[line["product_id"]].append((reservation["_id"], line["quantity"]))
-    for product_id, orders in sorted(wanted.items()):
-        if not store.stock_move_many(product_id=product_id, orders=orders, move=move):
+    if not store.stock_move_many(dict(sorted(wanted.items())), move):
+        # some product's orders had moved in part: each order's move once more, a no-op for those made already
+        for product_id, orders in sorted(wanted.items()):
             for order_id, quantity in orders:
                 store.stock_move(product_id, order_id, quantity, move)
 

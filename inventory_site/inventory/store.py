@@ -101,17 +101,25 @@ def product_restock(product_id: str, quantity: int) -> dict | None:
     )
 
 
-def stock_hold_many(*, product_id: str, orders: list[tuple[str, int]]) -> bool:
-    """Take the units of several orders at once, if there are enough for all: one atomic update.
+def stock_hold_many(wanted: dict[str, list[tuple[str, int]]]) -> set[str]:
+    """Take the units of several orders on each product, all of a product's orders or none of them: one atomic
+    update per product, all in one round trip ({product id: [(order id, quantity)]}). Returns the products that had
+    not enough for all of theirs.
 
-    For orders seen for the first time only: they hold nothing yet (their reservation was just created).
+    For orders seen for the first time only: they hold nothing yet (their reservation was just created), so one of
+    them in a product's `holds` afterwards means that product's update was made.
     """
-    total = sum(quantity for _, quantity in orders)
-    taken = products().update_one(
-        {"_id": product_id, "available": {"$gte": total}},
-        {"$inc": {"available": -total, "reserved": total}, "$push": {"holds": {"$each": [o for o, _ in orders]}}},
-    )
-    return taken.modified_count == 1
+    writes = []
+    for product_id, orders in wanted.items():
+        total = sum(quantity for _, quantity in orders)
+        writes.append(UpdateOne({"_id": product_id, "available": {"$gte": total}},
+                                {"$inc": {"available": -total, "reserved": total},
+                                 "$push": {"holds": {"$each": [order_id for order_id, _ in orders]}}}))
+    if bulk_write(products(), writes) == len(writes):
+        return set()
+    held = find_by_ids(products(), list(wanted), {"holds": 1})
+    return {product_id for product_id, orders in wanted.items()
+            if orders[0][0] not in held.get(product_id, {}).get("holds", [])}
 
 
 def stock_hold(product_id: str, order_id: str, quantity: int) -> bool:
@@ -132,21 +140,22 @@ def stock_hold_give_back(product_id: str, order_id: str, quantity: int) -> None:
 
 
 def holds_clear(holders: dict[str, list[str]]) -> None:
-    """The reservations are final: the orders keep their units, and their hold markers go (one update per product)."""
-    for product_id, order_ids in holders.items():
-        products().update_one({"_id": product_id}, {"$pullAll": {"holds": order_ids}})
+    """The reservations are final: the orders keep their units, and their hold markers go (one round trip)."""
+    bulk_write(products(), [UpdateOne({"_id": product_id}, {"$pullAll": {"holds": order_ids}})
+                            for product_id, order_ids in holders.items()])
 
 
-def stock_move_many(*, product_id: str, orders: list[tuple[str, int]], move: str) -> bool:
-    """Move the units of several orders at once (see MOVES), if none of them has moved yet: one atomic update."""
+def stock_move_many(wanted: dict[str, list[tuple[str, int]]], move: str) -> bool:
+    """Move the units of several orders on each product (see MOVES), on a product only if none of its orders has
+    moved yet: one atomic update per product, all in one round trip. False if some product's update was not made."""
     source, target = MOVES[move]
-    marks = [f"{move}:{order_id}" for order_id, _ in orders]
-    total = sum(quantity for _, quantity in orders)
-    moved = products().update_one(
-        {"_id": product_id, "moving": {"$nin": marks}},
-        {"$inc": {source: -total, target: total}, "$push": {"moving": {"$each": marks}}},
-    )
-    return moved.modified_count == 1
+    writes = []
+    for product_id, orders in wanted.items():
+        total = sum(quantity for _, quantity in orders)
+        marks = [f"{move}:{order_id}" for order_id, _ in orders]
+        writes.append(UpdateOne({"_id": product_id, "moving": {"$nin": marks}},
+                                {"$inc": {source: -total, target: total}, "$push": {"moving": {"$each": marks}}}))
+    return bulk_write(products(), writes) == len(writes)
 
 
 def stock_move(product_id: str, order_id: str, quantity: int, move: str) -> None:
@@ -158,9 +167,9 @@ def stock_move(product_id: str, order_id: str, quantity: int, move: str) -> None
 
 
 def moves_clear(marks: dict[str, list[str]]) -> None:
-    """The moves are recorded on their reservations: their marks go (one update per product)."""
-    for product_id, product_marks in marks.items():
-        products().update_one({"_id": product_id}, {"$pullAll": {"moving": product_marks}})
+    """The moves are recorded on their reservations: their marks go (one round trip)."""
+    bulk_write(products(), [UpdateOne({"_id": product_id}, {"$pullAll": {"moving": product_marks}})
+                            for product_id, product_marks in marks.items()])
 
 
 def hold_refusal(product_id: str, order_id: str) -> InventoryUpdatedReason | None:

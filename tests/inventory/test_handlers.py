@@ -110,6 +110,15 @@ def test_a_crash_half_way_through_a_shipment_moves_the_units_once():
     assert ledger(a) == (8, 0, 2, [], []) and ledger(b) == (6, 0, 4, [], [])
 
 
+def test_a_crash_half_way_through_a_batch_of_shipments_moves_each_order_once():
+    a, b = ProductFactory(available=10), ProductFactory(available=10)
+    first, second = paid([(a["_id"], 2)]), paid([(a["_id"], 3), (b["_id"], 1)])
+    reserved = reserve(first, second)
+    store.stock_move(a["_id"], first.order_id, 2, "ship")  # an earlier try moved the first order's units and died
+    handlers.on_shipment_processed(delivered(*[shipment_shipped(event) for event in reserved]))
+    assert ledger(a) == (5, 0, 5, [], []) and ledger(b) == (9, 0, 1, [], [])
+
+
 def test_a_cancel_after_the_reservation_gives_the_stock_back_and_says_so_once():
     product = ProductFactory(available=10)
     event = paid([(product["_id"], 4)])
