@@ -83,8 +83,10 @@ def _hold_in_bulk(reservations: list[dict]) -> dict[str, str]:
     short = store.stock_hold_many(dict(sorted(wanted.items())))
     for product_id in sorted(short):
         for order_id, quantity in wanted[product_id]:  # not enough for all of them: first come, first served
-            if order_id not in shortfalls and not store.stock_hold(product_id, order_id, quantity):
-                shortfalls[order_id] = store.hold_refusal(product_id, order_id)
+            if order_id in shortfalls or store.stock_hold(product_id, order_id, quantity):
+                continue
+            if refusal := store.hold_refusal(product_id, order_id):  # None: it holds them already
+                shortfalls[order_id] = refusal
     return _release_short(reservations, shortfalls)
 
 

@@ -106,20 +106,22 @@ def stock_hold_many(wanted: dict[str, list[tuple[str, int]]]) -> set[str]:
     update per product, all in one round trip ({product id: [(order id, quantity)]}). Returns the products that had
     not enough for all of theirs.
 
-    For orders seen for the first time only: they hold nothing yet (their reservation was just created), so one of
-    them in a product's `holds` afterwards means that product's update was made.
+    Meant for orders seen for the first time, but a product's update is made only if none of its orders holds it
+    yet: a consumer that lost these partitions may still have taken some of their holds meanwhile. A product all of
+    whose orders hold it afterwards is done, however they came to.
     """
     writes = []
     for product_id, orders in wanted.items():
         total = sum(quantity for _, quantity in orders)
-        writes.append(UpdateOne({"_id": product_id, "available": {"$gte": total}},
+        order_ids = [order_id for order_id, _ in orders]
+        writes.append(UpdateOne({"_id": product_id, "available": {"$gte": total}, "holds": {"$nin": order_ids}},
                                 {"$inc": {"available": -total, "reserved": total},
-                                 "$push": {"holds": {"$each": [order_id for order_id, _ in orders]}}}))
+                                 "$push": {"holds": {"$each": order_ids}}}))
     if bulk_write(products(), writes) == len(writes):
         return set()
     held = find_by_ids(products(), list(wanted), {"holds": 1})
     return {product_id for product_id, orders in wanted.items()
-            if orders[0][0] not in held.get(product_id, {}).get("holds", [])}
+            if not {order_id for order_id, _ in orders} <= set(held.get(product_id, {}).get("holds", []))}
 
 
 def stock_hold(product_id: str, order_id: str, quantity: int) -> bool:

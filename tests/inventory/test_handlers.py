@@ -46,6 +46,17 @@ def test_when_a_batch_wants_more_than_there_is_the_first_orders_get_it_and_the_r
     assert stock(scarce) == (1, 4, []) and stock(plenty) == (8, 2, [])  # the third order's plenty line went back
 
 
+def test_an_order_whose_hold_a_stale_consumer_took_first_is_held_once_and_the_others_still_get_theirs():
+    plenty, scarce = ProductFactory(available=10), ProductFactory(available=5)
+    for product in (plenty, scarce):
+        first, second = paid([(product["_id"], 2)]), paid([(product["_id"], 2)])
+        # a consumer that lost these partitions took the first order's hold just before this one reserves both
+        assert store.stock_hold(product["_id"], first.order_id, 2)
+        emitted = handlers.on_payment_processed(delivered(first, second))
+        assert [e.payload["status"] for e in emitted] == ["RESERVED", "RESERVED"]
+    assert stock(plenty) == (6, 4, []) and stock(scarce) == (1, 4, [])
+
+
 def test_a_redelivered_batch_changes_no_stock_and_re_emits_the_same_events():
     product = ProductFactory(available=10)
     orders = [paid([(product["_id"], 2)]) for _ in range(3)]
