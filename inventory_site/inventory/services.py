@@ -50,11 +50,7 @@ def stock_reserve(*, paid: list[Event]) -> list[Event]:
         caused, done = [], _reservations_of([r["_id"] for r in new + seen_before])
         _give_back_holds([r for r in done if r["status"] == ReservationStatus.CANCELLED])
     caused += [event for r in done for event in caused_by(r, causes[r["_id"]])]
-    holders = defaultdict(list)
-    for reservation in new + seen_before:
-        for line in reservation["lines"]:
-            holders[line["product_id"]].append(reservation["_id"])
-    store.holds_clear(holders)
+    store.holds_clear(_by_product(new + seen_before, lambda reservation, line: reservation["_id"]))
     return caused
 
 
@@ -75,12 +71,9 @@ def _new_reservation(event: Event) -> dict:
 
 def _hold_in_bulk(reservations: list[dict]) -> dict[str, str]:
     """Take the holds of orders seen for the first time; returns {order id: reason} for those left short."""
-    wanted = defaultdict(list)  # product id -> [(order id, quantity)], in the orders' order
-    for reservation in reservations:
-        for line in reservation["lines"]:
-            wanted[line["product_id"]].append((reservation["_id"], line["quantity"]))
+    wanted = _by_product(reservations, _order_and_quantity)
     shortfalls = {}
-    short = store.stock_hold_many(dict(sorted(wanted.items())))
+    short = store.stock_hold_many(wanted)
     for product_id in sorted(short):
         for order_id, quantity in wanted[product_id]:  # not enough for all of them: first come, first served
             if order_id in shortfalls or store.stock_hold(product_id, order_id, quantity):
@@ -188,23 +181,29 @@ def _reservations_of(order_ids: list[str]) -> list[dict]:
 def _move_stock(reservations: list[dict], move: str) -> None:
     """One guarded update per product for all the orders (see store.MOVES); one order at a time only when some
     moved already (a retry after a crash half-way)."""
-    wanted = defaultdict(list)
-    for reservation in reservations:
-        for line in reservation["lines"]:
-            wanted[line["product_id"]].append((reservation["_id"], line["quantity"]))
-    if not store.stock_move_many(dict(sorted(wanted.items())), move):
+    wanted = _by_product(reservations, _order_and_quantity)
+    if not store.stock_move_many(wanted, move):
         # some product's orders had moved in part: each order's move once more, a no-op for those made already
-        for product_id, orders in sorted(wanted.items()):
+        for product_id, orders in wanted.items():
             for order_id, quantity in orders:
                 store.stock_move(product_id, order_id, quantity, move)
 
 
 def _clear_marks(reservations: list[dict], move: str) -> None:
-    marks = defaultdict(list)
+    store.moves_clear(_by_product(reservations, lambda reservation, line: f"{move}:{reservation['_id']}"))
+
+
+def _by_product(reservations: list[dict], item) -> dict[str, list]:
+    """{product id: [item(reservation, line) of each line of it]}, by product id, each list in the orders' order."""
+    items = defaultdict(list)
     for reservation in reservations:
         for line in reservation["lines"]:
-            marks[line["product_id"]].append(f"{move}:{reservation['_id']}")
-    store.moves_clear(marks)
+            items[line["product_id"]].append(item(reservation, line))
+    return dict(sorted(items.items()))
+
+
+def _order_and_quantity(reservation: dict, line: dict) -> tuple[str, int]:
+    return reservation["_id"], line["quantity"]
 
 
 def _released(cause: Event, reservation: dict) -> Event:
