@@ -407,7 +407,7 @@ def overhead_report(figures: dict) -> list[str]:
         f" {t['sites_overhead']:+.1%} ("
         + ", ".join(f"{o:+.1%}" for o in t["sites_overhead_per_round"]) + ")",
         f"                whole stack {stack['untraced']:.2f} → {stack['traced']:.2f} ms, the median of the rounds'"
-        f" overheads {t['stack_overhead']:+.1%} (+{t['stack_added_cpu_ms_per_order']:.2f} ms, the median of the"
+        f" overheads {t['stack_overhead']:+.1%} ({t['stack_added_cpu_ms_per_order']:+.2f} ms, the median of the"
         f" rounds'); Zipkin itself {t['zipkin_cpu_ms_per_order']:.2f} ms",
     ]
 
