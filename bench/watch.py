@@ -19,7 +19,6 @@ GROUPS = ["order-service", "payment-service", "inventory-service", "shipment-ser
 SAMPLE_SECONDS = 0.5
 CLOCK_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
-FETCH_WAIT_MS, FETCH_MIN_BYTES = 10, 1 << 20
 KINDS = ["kafka", "ferretdb", "web", "consumer", "relay"]  # in the order manage_all.sh starts them
 
 
@@ -38,11 +37,8 @@ class FinalEvents(threading.Thread):
 
     def __init__(self, bootstrap: str):
         super().__init__(name="final-events", daemon=True)
-        # A fetch answers once it holds FETCH_MIN_BYTES or after FETCH_WAIT_MS: fewer, larger fetches,
-        # for a sighting at most that much late.
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                      metrics_enabled=CLIENT_METRICS, fetch_min_bytes=FETCH_MIN_BYTES,
-                                      fetch_max_wait_ms=FETCH_WAIT_MS)
+                                      metrics_enabled=CLIENT_METRICS)
         self.consumer.topics()  # fetches the metadata, so that partitions_for_topic knows every topic
         partitions = [TopicPartition(topic, p) for topic in ORDER_END_TOPICS
                       for p in sorted(self.consumer.partitions_for_topic(topic) or [])]
