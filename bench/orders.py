@@ -67,8 +67,8 @@ class Placed:
 
 def order_site_connections(order_site: str, clients: int) -> urllib3.HTTPConnectionPool:
     """Kept-alive connections to the order site, one per client thread, through urllib3 itself: `requests` on top
-    of it cost the bench client ~0.4 ms of CPU per order (docs/performance.md), CPU the stack it measures shares.
-    Nothing is sent again by itself, and no proxy is asked: the stack is local."""
+    of it cost the bench client 0.3-0.5 ms of CPU per order (docs/performance.md), on the cores the stack it
+    measures runs on. Nothing is sent again by itself, and no proxy is asked: the stack is local."""
     return urllib3.connection_from_url(order_site, maxsize=clients, block=True, retries=False,
                                        timeout=POST_TIMEOUT_SECONDS)
 
