@@ -19,7 +19,7 @@ from pathlib import Path
 def order_lines(log_dir: Path, order_id: str) -> list[dict]:
     found = []
     for log in sorted(log_dir.glob("*.log")):
-        with log.open(errors="replace") as lines:
+        with log.open(encoding="utf-8", errors="replace") as lines:  # orjson writes UTF-8, whatever the locale
             for line in lines:
                 if order_id not in line:  # most lines are other orders': skip them before parsing
                     continue
