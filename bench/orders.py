@@ -65,19 +65,18 @@ class Placed:
     late: float = 0.0  # fixed rate only: how long after its due time the POST started
 
 
-def order_site_connections(order_site: str, clients: int) -> urllib3.HTTPConnectionPool:
+def order_site_connections(clients: int) -> urllib3.PoolManager:
     """Kept-alive connections to the order site, one per client thread, through urllib3 itself: `requests` on top
     of it cost the bench client 0.3-0.5 ms of CPU per order (docs/performance.md), on the cores the stack it
     measures runs on. Nothing is sent again by itself, and no proxy is asked: the stack is local."""
-    return urllib3.connection_from_url(order_site, maxsize=clients, block=True, retries=False,
-                                       timeout=POST_TIMEOUT_SECONDS)
+    return urllib3.PoolManager(maxsize=clients, block=True, retries=False, timeout=POST_TIMEOUT_SECONDS)
 
 
-def place(connections: urllib3.HTTPConnectionPool, n: int) -> Placed:
+def place(connections: urllib3.PoolManager, order_site: str, n: int) -> Placed:
     body = order_body(n)
     started = time.monotonic()
     try:
-        response = connections.request("POST", "/orders", json=body)
+        response = connections.request("POST", f"{order_site}/orders", json=body)
     except urllib3.exceptions.HTTPError as error:
         return Placed(n, started, time.monotonic() - started, error=f"order {n}: POST failed: {error}")
     seconds = time.monotonic() - started
@@ -120,7 +119,7 @@ def place_as_fast_as_possible(order_site: str, placed: list[Placed], stop: threa
                               count: int | None, until: float | None) -> None:
     """Closed loop: each client sends its next order as soon as the last one is answered."""
     numbers, numbers_lock = itertools.count(), threading.Lock()
-    connections = order_site_connections(order_site, clients)
+    connections = order_site_connections(clients)
 
     def client() -> None:
         while True:
@@ -128,7 +127,7 @@ def place_as_fast_as_possible(order_site: str, placed: list[Placed], stop: threa
                 n = next(numbers)
             if stop.is_set() or (count is not None and n >= count) or (until and time.monotonic() >= until):
                 return
-            placed.append(place(connections, n))
+            placed.append(place(connections, order_site, n))
 
     with ThreadPoolExecutor(clients) as pool:
         for running in [pool.submit(client) for _ in range(clients)]:
@@ -140,11 +139,11 @@ def place_at_rate(order_site: str, placed: list[Placed], stop: threading.Event, 
     """Open loop: order n is due at start + n/rate, whether or not earlier orders have been answered."""
     # Enough threads that POSTs taking up to 4 s at this rate do not hold back the next ones.
     workers = max(clients, min(256, math.ceil(rate * 4)))
-    connections = order_site_connections(order_site, workers)
+    connections = order_site_connections(workers)
 
     def send(n: int, due: float) -> None:
         late = time.monotonic() - due
-        result = place(connections, n)
+        result = place(connections, order_site, n)
         result.late = late
         placed.append(result)
 

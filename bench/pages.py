@@ -86,8 +86,8 @@ class Store:
 
 def place_templates(order_site: str, store: Store) -> list[dict]:
     """Real orders, once every site has made its documents for them."""
-    connections = orders.order_site_connections(order_site, 1)
-    placed = [orders.place(connections, n) for n in range(TEMPLATES)]
+    connections = orders.order_site_connections(1)
+    placed = [orders.place(connections, order_site, n) for n in range(TEMPLATES)]
     if failed := [p.error for p in placed if p.error]:
         raise SystemExit(f"bench --pages: {failed[0]}")
     templates, deadline = [], time.monotonic() + TIMEOUT_SECONDS
