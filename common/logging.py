@@ -5,8 +5,13 @@ text on a terminal (common/settings.py LOGGING), so `./manage_all.sh logs --orde
 can gather one order's lines from every component's log.
 """
 
+import json
 import logging
 import time
+
+import orjson
+from pythonjsonlogger.json import JsonEncoder
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 from common import tracing
 
@@ -32,6 +37,18 @@ class RequestLogMiddleware:
         request_log.info("%s %s %d %.1f ms", request.method, request.path, response.status_code, milliseconds,
                          extra=fields)
         return response
+
+
+class JsonFormatter(OrjsonFormatter):
+    """python-json-logger's orjson formatter (half the standard encoder's time, and a consumer writes a line per
+    event), falling back to the standard encoder for what orjson refuses, so that no line is lost: integers beyond
+    64 bits, and strings with a lone surrogate (which a JSON event's `\\ud800` escape decodes to)."""
+
+    def jsonify_log_record(self, log_data) -> str:
+        try:
+            return super().jsonify_log_record(log_data)
+        except orjson.JSONEncodeError:
+            return json.dumps(log_data, cls=JsonEncoder)
 
 
 class TraceIds(logging.Filter):

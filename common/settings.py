@@ -110,14 +110,15 @@ SPECTACULAR_SETTINGS = {
 
 # One JSON object per line where the output is a file (manage_all.sh sends each component's to one, and
 # `logs --order` reads them back), plain text on a terminal; LOG_FORMAT=json|plain chooses. orjson encodes them:
-# a consumer writes one per event it handles, and the standard library's encoder took twice as long.
+# a consumer writes one per event it handles, and the standard library's encoder took twice as long
+# (common.logging.JsonFormatter, which falls back to it for what orjson refuses).
 LOG_FORMAT = env("LOG_FORMAT", default="plain" if sys.stderr.isatty() else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-        "json": {"()": "pythonjsonlogger.orjson.OrjsonFormatter", "fmt": "%(levelname)s %(name)s %(message)s",
+        "json": {"()": "common.logging.JsonFormatter", "fmt": "%(levelname)s %(name)s %(message)s",
                  "rename_fields": {"levelname": "level", "name": "logger"}, "timestamp": True},
     },
     "filters": {"trace_ids": {"()": "common.logging.TraceIds"}},

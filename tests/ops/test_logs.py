@@ -59,9 +59,9 @@ def test_an_unknown_order_has_no_lines():
     assert answer.returncode == 1 and f"no log line names order {never_used}" in answer.stderr
 
 
-def log_output(*, terminal: bool) -> str:
+def log_output(*, terminal: bool, call: str = "info('hello %s', 'there')") -> str:
     """What a site's process writes for one log call, to a terminal or to a pipe (as `up` sends it to a file)."""
-    code = "import logging, django; django.setup(); logging.getLogger('orderpipe.check').info('hello %s', 'there')"
+    code = f"import logging, django; django.setup(); logging.getLogger('orderpipe.check').{call}"
     env = process_env(DJANGO_SETTINGS_MODULE="order_site.settings", PYTHONPATH=f"{REPO / 'order_site'}:{REPO}")
     env.pop("LOG_FORMAT", None)
     python = str(REPO / ".venv/bin/python")
@@ -80,3 +80,10 @@ def test_lines_are_json_in_a_file_and_plain_text_on_a_terminal():
     assert line["message"] == "hello there" and line["logger"] == "orderpipe.check" and line["timestamp"]
     plain = log_output(terminal=True)
     assert "INFO orderpipe.check: hello there" in plain and "{" not in plain
+
+
+def test_a_line_with_what_orjson_refuses_is_still_written_as_json():
+    # a lone surrogate is what json.loads makes of an event's "\\udc80"; orjson refuses it and integers > 64 bits
+    line = json.loads(log_output(terminal=False, call="warning('bad %s', '\\udc80', extra={'offset': 2 ** 70})")
+                      .strip().splitlines()[-1])
+    assert line["message"] == "bad \udc80" and line["offset"] == 2 ** 70 and line["level"] == "WARNING"
