@@ -29,7 +29,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from kafka import TopicPartition
-from pymongo import DeleteOne, UpdateOne
+from pymongo import DeleteMany, DeleteOne, ReplaceOne, UpdateMany, UpdateOne
 
 FIELD = "fence"
 
@@ -49,6 +49,11 @@ _fence: ContextVar[_Fence | None] = ContextVar("fence", default=None)
 
 class Fenced(Exception):
     """A newer owner of the batch's partitions has written the document: drop the batch, commit nothing."""
+
+
+class Unfenceable(Exception):
+    """A write that replaces a whole document, asked for inside a handler: its replacement would drop the
+    document's fence. Update the fields instead."""
 
 
 @contextlib.contextmanager
@@ -84,11 +89,19 @@ def guard(filter: dict, update: dict | None = None) -> tuple[dict, dict | None]:
 
 def guard_request(request):
     """`guard` for a bulk write's request. (pymongo's requests keep their filter and update in private fields.)"""
-    if isinstance(request, UpdateOne):
-        return UpdateOne(*guard(request._filter, request._doc), upsert=request._upsert)
-    if isinstance(request, DeleteOne):
-        return DeleteOne(guard(request._filter)[0])
+    if isinstance(request, UpdateOne | UpdateMany):
+        return type(request)(*guard(request._filter, request._doc), upsert=request._upsert)
+    if isinstance(request, DeleteOne | DeleteMany):
+        return type(request)(guard(request._filter)[0])
+    if isinstance(request, ReplaceOne):
+        refuse("ReplaceOne")
     return request
+
+
+def refuse(write: str) -> None:
+    """Raise Unfenceable if a handler asks for a write that would replace a whole document."""
+    if _fence.get() is not None:
+        raise Unfenceable(f"{write} inside a handler would drop the document's fence: update its fields instead")
 
 
 def check(collection, filters: list[dict]) -> None:

@@ -110,7 +110,9 @@ _Pymongo = pymongo.collection.Collection
 
 class Collection(_Pymongo):
     """A pymongo collection whose updates and deletes inside a consumer's handler are fenced against a newer owner
-    of its partitions (common.fencing): a write that matched nothing because of that raises fencing.Fenced."""
+    of its partitions (common.fencing): a write to one document that matched nothing because of that raises
+    fencing.Fenced. A write to many skips the documents a newer owner wrote, silently (how many it should have
+    matched is unknown). Replacing a whole document inside a handler raises fencing.Unfenceable."""
 
     def update_one(self, filter, update, **kwargs):
         wait_while_held(self.database.name)
@@ -136,6 +138,29 @@ class Collection(_Pymongo):
         if not result.deleted_count:
             fencing.check(self, [filter])
         return result
+
+    def find_one_and_delete(self, filter, **kwargs):
+        wait_while_held(self.database.name)
+        found = super().find_one_and_delete(fencing.guard(filter)[0], **kwargs)
+        if found is None:
+            fencing.check(self, [filter])
+        return found
+
+    def update_many(self, filter, update, **kwargs):
+        wait_while_held(self.database.name)
+        return super().update_many(*fencing.guard(filter, update), **kwargs)
+
+    def delete_many(self, filter, **kwargs):
+        wait_while_held(self.database.name)
+        return super().delete_many(fencing.guard(filter)[0], **kwargs)
+
+    def replace_one(self, filter, replacement, **kwargs):
+        fencing.refuse("replace_one")
+        return super().replace_one(filter, replacement, **kwargs)
+
+    def find_one_and_replace(self, filter, replacement, **kwargs):
+        fencing.refuse("find_one_and_replace")
+        return super().find_one_and_replace(filter, replacement, **kwargs)
 
     def bulk_write(self, requests, **kwargs):
         wait_while_held(self.database.name)

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 from kafka import TopicPartition
-from pymongo import DeleteOne, UpdateOne
+from pymongo import DeleteMany, DeleteOne, ReplaceOne, UpdateMany, UpdateOne
 
 from common import fencing, mongo
 from common.consumer import take_epochs
@@ -45,6 +45,31 @@ def test_an_older_owner_cannot_write_what_a_newer_one_wrote(products):
         products.update_one({"_id": "P2"}, {"$inc": {"available": -1}})  # the newer owner never wrote P2
     assert products.find_one({"_id": "P1"})["available"] == 9
     assert products.find_one({"_id": "P2"})["available"] == 9
+
+
+def test_an_older_owners_writes_to_many_documents_skip_those_a_newer_one_wrote(products):
+    with fencing.writing_as(GROUP, {PARTITION: 2}):
+        products.update_one({"_id": "P1"}, {"$inc": {"available": -1}})
+    with fencing.writing_as(GROUP, {PARTITION: 1}):
+        with pytest.raises(fencing.Fenced):
+            products.find_one_and_delete({"_id": "P1"})
+        assert products.update_many({}, {"$inc": {"available": -1}}).modified_count == 1
+        products.bulk_write([UpdateMany({}, {"$inc": {"available": -1}})])
+        assert products.delete_many({"available": {"$lt": 10}}).deleted_count == 1
+    assert list(products.find({}, {"_id": 1, "available": 1})) == [{"_id": "P1", "available": 9}]
+    with fencing.writing_as(GROUP, {PARTITION: 1}):
+        products.bulk_write([DeleteMany({})])
+    assert products.find_one({"_id": "P1"})  # a newer owner wrote it
+
+
+def test_a_handler_cannot_replace_a_whole_document(products):
+    with fencing.writing_as(GROUP, {PARTITION: 1}):
+        with pytest.raises(fencing.Unfenceable):
+            products.replace_one({"_id": "P1"}, {"available": 0})
+        with pytest.raises(fencing.Unfenceable):
+            products.bulk_write([ReplaceOne({"_id": "P1"}, {"available": 0})])
+    products.replace_one({"_id": "P1"}, {"available": 0})  # outside a handler (an admin page) it may
+    assert products.find_one({"_id": "P1"}) == {"_id": "P1", "available": 0}
 
 
 def test_owners_of_other_partitions_and_guards_that_miss_are_not_fenced(products):
