@@ -12,6 +12,9 @@ partitions: it applies only if the document has seen no newer one, and it record
 `fence`. The zombie's first write to a document its successor has written finds a newer epoch and raises Fenced;
 its batch is dropped uncommitted. What it wrote before its successor reached a document, the successor finds done,
 as after a crash (the handlers are idempotent). Inserts need no fence: their natural keys make them happen once.
+A write to many documents (`update_many`, `delete_many`) skips those a newer owner wrote without raising, as it
+cannot know how many it should have matched; no handler here makes one. A document is never replaced whole
+(Unfenceable): the replacement would drop its fence.
 
 A document whose `_id` is the key of some of the batch's events (an order's own documents: the order, its
 payment, reservation, shipment) is written only because of that order's events, and an order's events all come
@@ -24,6 +27,7 @@ Kafka fences a zombie producer the same way, by an epoch that only the newest in
 """
 
 import contextlib
+import copy
 from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -52,8 +56,7 @@ class Fenced(Exception):
 
 
 class Unfenceable(Exception):
-    """A write that replaces a whole document, asked for inside a handler: its replacement would drop the
-    document's fence. Update the fields instead."""
+    """A write that replaces a whole document: the replacement would drop the document's fence. Update its fields."""
 
 
 @contextlib.contextmanager
@@ -88,20 +91,23 @@ def guard(filter: dict, update: dict | None = None) -> tuple[dict, dict | None]:
 
 
 def guard_request(request):
-    """`guard` for a bulk write's request. (pymongo's requests keep their filter and update in private fields.)"""
-    if isinstance(request, UpdateOne | UpdateMany):
-        return type(request)(*guard(request._filter, request._doc), upsert=request._upsert)
-    if isinstance(request, DeleteOne | DeleteMany):
-        return type(request)(guard(request._filter)[0])
+    """`guard` for a bulk write's request, its other options kept. (pymongo's requests keep their filter and update
+    in private fields.)"""
     if isinstance(request, ReplaceOne):
         refuse("ReplaceOne")
-    return request
+    if _fence.get() is None or not isinstance(request, UpdateOne | UpdateMany | DeleteOne | DeleteMany):
+        return request
+    guarded = copy.copy(request)
+    if isinstance(request, UpdateOne | UpdateMany):
+        guarded._filter, guarded._doc = guard(request._filter, request._doc)
+    else:
+        guarded._filter = guard(request._filter)[0]
+    return guarded
 
 
 def refuse(write: str) -> None:
-    """Raise Unfenceable if a handler asks for a write that would replace a whole document."""
-    if _fence.get() is not None:
-        raise Unfenceable(f"{write} inside a handler would drop the document's fence: update its fields instead")
+    """Documents change field by field: a replacement would drop the document's fence."""
+    raise Unfenceable(f"{write} would drop the document's fence (common.fencing): update its fields instead")
 
 
 def check(collection, filters: list[dict]) -> None:
@@ -110,10 +116,15 @@ def check(collection, filters: list[dict]) -> None:
     fence = _fence.get()
     if fence is None:
         return
-    carried = {filter["_id"]: fence.epochs_for(filter) for filter in filters if "_id" in filter}
+    carried = {filter["_id"]: fence.epochs_for(filter) for filter in filters if _names_one(filter)}
     if not carried:
         return
     for document in collection.find({"_id": {"$in": list(carried)}}, {FIELD: 1}):
         written = document.get(FIELD, {})
         if any(written.get(key, 0) > epoch for key, epoch in carried[document["_id"]].items()):
             raise Fenced(f"{collection.full_name} {document['_id']!r} was written by a newer owner of the partitions")
+
+
+def _names_one(filter: dict) -> bool:
+    """Whether the filter selects one document by its `_id` (not by an operator such as `$in`)."""
+    return "_id" in filter and not isinstance(filter["_id"], dict)

@@ -11,7 +11,7 @@ import functools
 
 import pymongo.collection
 from django.conf import settings
-from pymongo import MongoClient
+from pymongo import DeleteMany, MongoClient, UpdateMany
 from pymongo.database import Database
 from pymongo.errors import (
     AutoReconnect,
@@ -110,21 +110,21 @@ _Pymongo = pymongo.collection.Collection
 
 class Collection(_Pymongo):
     """A pymongo collection whose updates and deletes inside a consumer's handler are fenced against a newer owner
-    of its partitions (common.fencing): a write to one document that matched nothing because of that raises
-    fencing.Fenced. A write to many skips the documents a newer owner wrote, silently (how many it should have
-    matched is unknown). Replacing a whole document inside a handler raises fencing.Unfenceable."""
+    of its partitions (common.fencing). A write to one document, named by its `_id`, that matched nothing because
+    of that raises fencing.Fenced; a write to many skips the documents a newer owner wrote, silently (how many it
+    should have matched is unknown). A replacement of a whole document raises fencing.Unfenceable anywhere."""
 
-    def update_one(self, filter, update, **kwargs):
+    def update_one(self, filter, update, *args, **kwargs):
         wait_while_held(self.database.name)
-        result = super().update_one(*fencing.guard(filter, update), **kwargs)
+        result = super().update_one(*fencing.guard(filter, update), *args, **kwargs)
         if not result.matched_count:
             fencing.check(self, [filter])
         return result
 
-    def find_one_and_update(self, filter, update, **kwargs):
+    def find_one_and_update(self, filter, update, *args, **kwargs):
         wait_while_held(self.database.name)
         try:
-            found = super().find_one_and_update(*fencing.guard(filter, update), **kwargs)
+            found = super().find_one_and_update(*fencing.guard(filter, update), *args, **kwargs)
         except DuplicateKeyError:  # an upsert that missed its document because a newer epoch wrote it
             fencing.check(self, [filter])
             raise
@@ -132,39 +132,39 @@ class Collection(_Pymongo):
             fencing.check(self, [filter])
         return found
 
-    def delete_one(self, filter, **kwargs):
+    def delete_one(self, filter, *args, **kwargs):
         wait_while_held(self.database.name)
-        result = super().delete_one(fencing.guard(filter)[0], **kwargs)
+        result = super().delete_one(fencing.guard(filter)[0], *args, **kwargs)
         if not result.deleted_count:
             fencing.check(self, [filter])
         return result
 
-    def find_one_and_delete(self, filter, **kwargs):
+    def find_one_and_delete(self, filter, *args, **kwargs):
         wait_while_held(self.database.name)
-        found = super().find_one_and_delete(fencing.guard(filter)[0], **kwargs)
+        found = super().find_one_and_delete(fencing.guard(filter)[0], *args, **kwargs)
         if found is None:
             fencing.check(self, [filter])
         return found
 
-    def update_many(self, filter, update, **kwargs):
+    def update_many(self, filter, update, *args, **kwargs):
         wait_while_held(self.database.name)
-        return super().update_many(*fencing.guard(filter, update), **kwargs)
+        return super().update_many(*fencing.guard(filter, update), *args, **kwargs)
 
-    def delete_many(self, filter, **kwargs):
+    def delete_many(self, filter, *args, **kwargs):
         wait_while_held(self.database.name)
-        return super().delete_many(fencing.guard(filter)[0], **kwargs)
+        return super().delete_many(fencing.guard(filter)[0], *args, **kwargs)
 
-    def replace_one(self, filter, replacement, **kwargs):
+    def replace_one(self, *args, **kwargs):
         fencing.refuse("replace_one")
-        return super().replace_one(filter, replacement, **kwargs)
 
-    def find_one_and_replace(self, filter, replacement, **kwargs):
+    def find_one_and_replace(self, *args, **kwargs):
         fencing.refuse("find_one_and_replace")
-        return super().find_one_and_replace(filter, replacement, **kwargs)
 
-    def bulk_write(self, requests, **kwargs):
+    def bulk_write(self, requests, *args, **kwargs):
         wait_while_held(self.database.name)
-        result = super().bulk_write([fencing.guard_request(request) for request in requests], **kwargs)
-        if result.matched_count + result.deleted_count + result.inserted_count + result.upserted_count < len(requests):
+        result = super().bulk_write([fencing.guard_request(request) for request in requests], *args, **kwargs)
+        written = result.matched_count + result.deleted_count + result.inserted_count + result.upserted_count
+        # a request for many documents can make up the count for a fenced one: then look at each one's fence
+        if written < len(requests) or any(isinstance(request, UpdateMany | DeleteMany) for request in requests):
             fencing.check(self, [request._filter for request in requests if hasattr(request, "_filter")])
         return result
