@@ -65,11 +65,32 @@ class Placed:
     late: float = 0.0  # fixed rate only: how long after its due time the POST started
 
 
+class BrieflyKeptConnections(urllib3.HTTPConnectionPool):
+    """Connections not reused once idle for longer than the sites keep them open (gunicorn's `keepalive`, 5 s, in
+    common/gunicorn.conf.py). A `POST` sent just as the site closed its connection is reset unread, and the bench
+    would count an error the stack never saw (3 in an hour at 60 orders/s, docs/performance.md)."""
+
+    IDLE_SECONDS = 4
+
+    def _get_conn(self, timeout=None):
+        connection = super()._get_conn(timeout)
+        if time.monotonic() - getattr(connection, "idle_since", math.inf) > self.IDLE_SECONDS:
+            connection.close()  # the next request opens a new one
+        return connection
+
+    def _put_conn(self, connection) -> None:
+        if connection is not None:
+            connection.idle_since = time.monotonic()
+        super()._put_conn(connection)
+
+
 def order_site_connections(clients: int) -> urllib3.PoolManager:
     """Kept-alive connections to the order site, one per client thread, through urllib3 itself: `requests` on top
     of it cost the bench client 0.3-0.5 ms of CPU per order (docs/performance.md), on the cores the stack it
     measures runs on. Nothing is sent again by itself, and no proxy is asked: the stack is local."""
-    return urllib3.PoolManager(maxsize=clients, block=True, retries=False, timeout=POST_TIMEOUT_SECONDS)
+    connections = urllib3.PoolManager(maxsize=clients, block=True, retries=False, timeout=POST_TIMEOUT_SECONDS)
+    connections.pool_classes_by_scheme = {**connections.pool_classes_by_scheme, "http": BrieflyKeptConnections}
+    return connections
 
 
 def place(connections: urllib3.PoolManager, order_site: str, n: int) -> Placed:
