@@ -11,6 +11,7 @@ import uuid
 import pytest
 import requests
 from pymongo import DeleteMany, DeleteOne, MongoClient, ReturnDocument, UpdateMany, UpdateOne
+from pymongo.errors import BulkWriteError
 
 from tests.e2e.test_pipeline import final_status, place
 from tests.factories import OrderRequestFactory, seed_items
@@ -141,6 +142,26 @@ def test_a_bulk_write_of_many_updates_answers(seeded):
     result = collection.bulk_write([UpdateOne({"_id": f"d{n % 10}"}, {"$inc": {"n": 1}}) for n in range(250)])
     assert result.modified_count == 250
     assert sum(doc["n"] for doc in collection.find()) == sum(range(10)) + 250
+
+
+@pytest.mark.parametrize("failing, code", [
+    (UpdateOne({"_id": "d2"}, {"$inc": {"status": 1}}), 14),  # a string: TypeMismatch
+    (UpdateOne({"_id": "d2", "n": -1}, {"$set": {"n": 0}}, upsert=True), 11000),  # misses d2, then inserts it
+])
+def test_a_bulk_write_that_fails_says_what_it_did_before(seeded, failing, code):
+    """FerretDB 1.24 answered a statement's write error alone, at index 0, and pymongo's bulk_write failed to read
+    that reply (KeyError 'nModified'); an upsert was numbered by count, not by its statement (patch 0014)."""
+    collection = seeded()
+    with pytest.raises(BulkWriteError) as raised:
+        collection.bulk_write([UpdateOne({"_id": "d1"}, {"$inc": {"n": 1}}),
+                               UpdateOne({"_id": "new"}, {"$set": {"n": 0}}, upsert=True),
+                               failing,
+                               UpdateOne({"_id": "d3"}, {"$inc": {"n": 1}})])
+    result = raised.value.details
+    assert (result["nMatched"], result["nModified"], result["nUpserted"]) == (1, 1, 1)
+    assert [(upsert["index"], upsert["_id"]) for upsert in result["upserted"]] == [(1, "new")]
+    assert [(error["index"], error["code"]) for error in result["writeErrors"]] == [(2, code)]
+    assert [doc["n"] for doc in collection.find({"_id": {"$in": ["d1", "d3"]}}, sort=[("_id", 1)])] == [2, 3]
 
 
 CLIENTS, EACH = 8, 150
