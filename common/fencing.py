@@ -14,7 +14,8 @@ its batch is dropped uncommitted. What it wrote before its successor reached a d
 as after a crash (the handlers are idempotent). Inserts need no fence: their natural keys make them happen once.
 A write to many documents (`update_many`, `delete_many`) skips those a newer owner wrote without raising, as it
 cannot know how many it should have matched; no handler here makes one. A document is never replaced whole
-(Unfenceable): the replacement would drop its fence.
+(Unfenceable): the replacement would drop its fence. Inside a handler an upsert names its document's `_id`, and an
+update uses operators, not a pipeline (Unfenceable otherwise).
 
 A document whose `_id` is the key of some of the batch's events (an order's own documents: the order, its
 payment, reservation, shipment) is written only because of that order's events, and an order's events all come
@@ -56,7 +57,8 @@ class Fenced(Exception):
 
 
 class Unfenceable(Exception):
-    """A write that replaces a whole document: the replacement would drop the document's fence. Update its fields."""
+    """A write the fence cannot guard: a whole document replaced (the replacement would drop its fence), an update
+    pipeline, or an upsert that does not name its document's `_id`."""
 
 
 @contextlib.contextmanager
@@ -78,11 +80,17 @@ def lease_key(group: str, partition) -> str:
     return f"{group}:{partition.topic}:{partition.partition}"
 
 
-def guard(filter: dict, update: dict | None = None) -> tuple[dict, dict | None]:
+def guard(filter: dict, update: dict | None = None, upsert: bool = False) -> tuple[dict, dict | None]:
     """The filter and update of a write made under `writing_as`: only if no newer epoch wrote the document."""
     fence = _fence.get()
     if fence is None:
         return filter, update
+    if isinstance(update, list):
+        raise Unfenceable("an update pipeline cannot carry the fence (common.fencing): use update operators")
+    if upsert and not _names_one(filter):
+        # the fenced filter misses a document a newer owner wrote, and the upsert would insert a second one;
+        # named by its `_id`, the insert fails on the key instead and the write is found fenced
+        raise Unfenceable("a fenced upsert must name its document's _id (common.fencing)")
     epochs = fence.epochs_for(filter)
     filter = {**filter, **{f"{FIELD}.{key}": {"$not": {"$gt": epoch}} for key, epoch in epochs.items()}}
     if update is not None:
@@ -99,7 +107,7 @@ def guard_request(request):
         return request
     guarded = copy.copy(request)
     if isinstance(request, UpdateOne | UpdateMany):
-        guarded._filter, guarded._doc = guard(request._filter, request._doc)
+        guarded._filter, guarded._doc = guard(request._filter, request._doc, request._upsert)
     else:
         guarded._filter = guard(request._filter)[0]
     return guarded

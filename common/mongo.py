@@ -112,19 +112,26 @@ class Collection(_Pymongo):
     """A pymongo collection whose updates and deletes inside a consumer's handler are fenced against a newer owner
     of its partitions (common.fencing). A write to one document, named by its `_id`, that matched nothing because
     of that raises fencing.Fenced; a write to many skips the documents a newer owner wrote, silently (how many it
-    should have matched is unknown). A replacement of a whole document raises fencing.Unfenceable anywhere."""
+    should have matched is unknown). A replacement of a whole document raises fencing.Unfenceable anywhere; in a
+    handler, so do an upsert that does not name its document's `_id` and an update pipeline."""
 
-    def update_one(self, filter, update, *args, **kwargs):
+    def update_one(self, filter, update, upsert=False, *args, **kwargs):
         wait_while_held(self.database.name)
-        result = super().update_one(*fencing.guard(filter, update), *args, **kwargs)
+        guarded = fencing.guard(filter, update, upsert)
+        try:
+            result = super().update_one(*guarded, upsert, *args, **kwargs)
+        except DuplicateKeyError:  # an upsert that missed its document because a newer epoch wrote it
+            fencing.check(self, [filter])
+            raise
         if not result.matched_count:
             fencing.check(self, [filter])
         return result
 
-    def find_one_and_update(self, filter, update, *args, **kwargs):
+    def find_one_and_update(self, filter, update, projection=None, sort=None, upsert=False, *args, **kwargs):
         wait_while_held(self.database.name)
+        guarded = fencing.guard(filter, update, upsert)
         try:
-            found = super().find_one_and_update(*fencing.guard(filter, update), *args, **kwargs)
+            found = super().find_one_and_update(*guarded, projection, sort, upsert, *args, **kwargs)
         except DuplicateKeyError:  # an upsert that missed its document because a newer epoch wrote it
             fencing.check(self, [filter])
             raise
@@ -146,9 +153,9 @@ class Collection(_Pymongo):
             fencing.check(self, [filter])
         return found
 
-    def update_many(self, filter, update, *args, **kwargs):
+    def update_many(self, filter, update, upsert=False, *args, **kwargs):
         wait_while_held(self.database.name)
-        return super().update_many(*fencing.guard(filter, update), *args, **kwargs)
+        return super().update_many(*fencing.guard(filter, update, upsert), upsert, *args, **kwargs)
 
     def delete_many(self, filter, *args, **kwargs):
         wait_while_held(self.database.name)
@@ -162,7 +169,11 @@ class Collection(_Pymongo):
 
     def bulk_write(self, requests, *args, **kwargs):
         wait_while_held(self.database.name)
-        result = super().bulk_write([fencing.guard_request(request) for request in requests], *args, **kwargs)
+        try:
+            result = super().bulk_write([fencing.guard_request(request) for request in requests], *args, **kwargs)
+        except BulkWriteError:  # an upsert among them that missed its document because a newer epoch wrote it
+            fencing.check(self, [request._filter for request in requests if hasattr(request, "_filter")])
+            raise
         written = result.matched_count + result.deleted_count + result.inserted_count + result.upserted_count
         # a request for many documents can make up the count for a fenced one: then look at each one's fence
         if written < len(requests) or any(isinstance(request, UpdateMany | DeleteMany) for request in requests):

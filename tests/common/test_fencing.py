@@ -92,6 +92,28 @@ def test_no_document_is_replaced_whole(products):
     assert products.find_one({"_id": "P1"})["available"] == 10
 
 
+def test_an_older_owners_upsert_is_fenced_and_one_the_fence_cannot_guard_is_refused(products):
+    with fencing.writing_as(GROUP, {PARTITION: 2}):
+        products.update_one({"_id": "P1"}, {"$inc": {"available": -1}})
+    upsert = {"$inc": {"available": -1}}
+    with fencing.writing_as(GROUP, {PARTITION: 1}):
+        with pytest.raises(fencing.Fenced):  # named by its _id: the insert meets the key, and the fence is seen
+            products.update_one({"_id": "P1"}, upsert, upsert=True)
+        with pytest.raises(fencing.Fenced):
+            products.bulk_write([UpdateOne({"_id": "P1"}, upsert, upsert=True)])
+        # named otherwise, the fenced filter misses P1 and the upsert would insert a second document
+        with pytest.raises(fencing.Unfenceable):
+            products.update_one({"available": 9}, upsert, upsert=True)
+        with pytest.raises(fencing.Unfenceable):
+            products.find_one_and_update({"available": 9}, upsert, upsert=True)
+        with pytest.raises(fencing.Unfenceable):
+            products.bulk_write([UpdateMany({"available": 9}, upsert, upsert=True)])
+        with pytest.raises(fencing.Unfenceable):  # a pipeline has no place for the fence's $max
+            products.update_one({"_id": "P2"}, [{"$set": {"available": 0}}])
+    assert list(products.find({}, {"_id": 1, "available": 1})) == [{"_id": "P1", "available": 9},
+                                                                   {"_id": "P2", "available": 10}]
+
+
 def test_owners_of_other_partitions_and_guards_that_miss_are_not_fenced(products):
     with fencing.writing_as(GROUP, {PARTITION: 5}):
         products.update_one({"_id": "P1"}, {"$inc": {"available": -1}})
