@@ -495,6 +495,31 @@ address_of() {
   esac
 }
 
+ports_of() {  # the ports a component listens on
+  case $1 in
+    kafka | kafka-[0-9]) echo "$(broker_port "$(node_of "$1")") $(controller_port "$(node_of "$1")")" ;;
+    ferretdb) echo "$STORE_PORT $STORE_DEBUG_PORT" ;;
+    web-*) site_port "${1#web-}" ;;
+    mongo-express) echo "$MONGO_EXPRESS_PORT" ;;
+    console) echo "$CONSOLE_PORT" ;;
+    zipkin) echo "$ZIPKIN_PORT" ;;
+  esac
+}
+
+# A component that cannot bind its port exits, but the readiness probe would then be answered by whatever holds
+# the port (a stack left running after its state folder was removed, another clone at the same offset), and
+# everything would run against that. So a port must be free before its component starts.
+check_free() {  # component
+  local port
+  for port in $(ports_of "$1"); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      die "port $port, where $1 listens, is taken by a process this state folder ($STATE) did not start:" \
+        "\`ss -ltnp 'sport = :$port'\` names it. Stop it (a stack of another state folder: ./manage_all.sh down" \
+        "with its ORDERPIPE_STATE), or move this stack with ORDERPIPE_PORT_OFFSET."
+    fi
+  done
+}
+
 probe_args() {  # how to tell that a component is ready
   case $1 in
     kafka | kafka-[0-9]) echo "kafka $(address_of "$1")" ;;
@@ -536,6 +561,7 @@ cmd_up() {
   secret_key
   mkdir -p "$LOGS" "$RUN"
   [[ ${#wanted[@]} -gt 0 ]] || mapfile -t wanted < <(components)
+  for c in "${wanted[@]}"; do running_pid "$c" >/dev/null || check_free "$c"; done
 
   say "Broker and store"
   [[ -n $EXTERNAL_KAFKA ]] || kafka_cluster_files

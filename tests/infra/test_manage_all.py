@@ -68,6 +68,19 @@ def test_up_status_down_leaves_no_process_behind(state):
     assert "running" not in run(state, "status").stdout
 
 
+def test_up_refuses_a_port_another_process_holds_and_starts_nothing(state):
+    """A store that cannot bind its port exits, and the readiness probe is answered by whatever holds the port: a
+    stack left running after its state folder was removed once had a whole test run use its store."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 27017 + OFFSET))
+        holder.listen()
+        up = run(state, "up")
+
+    assert up.returncode == 1
+    assert f"port {27017 + OFFSET}, where ferretdb listens, is taken by a process this state folder" in up.stderr
+    assert not list((state / "run").glob("*.pid")) and not port_open(9092 + OFFSET)
+
+
 def test_up_refuses_an_offset_that_puts_a_port_in_the_ephemeral_range_and_starts_nothing(tmp_path):
     low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
     offset = low - 27017  # the store's port, the highest, is the first in the range
