@@ -155,7 +155,12 @@ class Collection(_Pymongo):
 
     def update_many(self, filter, update, upsert=False, *args, **kwargs):
         wait_while_held(self.database.name)
-        return super().update_many(*fencing.guard(filter, update, upsert), upsert, *args, **kwargs)
+        guarded = fencing.guard(filter, update, upsert)
+        try:
+            return super().update_many(*guarded, upsert, *args, **kwargs)
+        except DuplicateKeyError:  # an upsert that missed its document because a newer epoch wrote it
+            fencing.check(self, [filter])
+            raise
 
     def delete_many(self, filter, *args, **kwargs):
         wait_while_held(self.database.name)

@@ -100,6 +100,8 @@ def test_an_older_owners_upsert_is_fenced_and_one_the_fence_cannot_guard_is_refu
         with pytest.raises(fencing.Fenced):  # named by its _id: the insert meets the key, and the fence is seen
             products.update_one({"_id": "P1"}, upsert, upsert=True)
         with pytest.raises(fencing.Fenced):
+            products.update_many({"_id": "P1"}, upsert, upsert=True)
+        with pytest.raises(fencing.Fenced):
             products.bulk_write([UpdateOne({"_id": "P1"}, upsert, upsert=True)])
         # named otherwise, the fenced filter misses P1 and the upsert would insert a second document
         with pytest.raises(fencing.Unfenceable):

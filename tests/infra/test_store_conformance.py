@@ -155,13 +155,15 @@ def test_a_bulk_write_that_fails_says_what_it_did_before(seeded, failing, code):
     with pytest.raises(BulkWriteError) as raised:
         collection.bulk_write([UpdateOne({"_id": "d1"}, {"$inc": {"n": 1}}),
                                UpdateOne({"_id": "new"}, {"$set": {"n": 0}}, upsert=True),
+                               UpdateOne({"_id": "d4"}, {"$inc": {"n": 1}}),  # still unwritten when the next fails
                                failing,
                                UpdateOne({"_id": "d3"}, {"$inc": {"n": 1}})])
     result = raised.value.details
-    assert (result["nMatched"], result["nModified"], result["nUpserted"]) == (1, 1, 1)
+    assert (result["nMatched"], result["nModified"], result["nUpserted"]) == (2, 2, 1)
     assert [(upsert["index"], upsert["_id"]) for upsert in result["upserted"]] == [(1, "new")]
-    assert [(error["index"], error["code"]) for error in result["writeErrors"]] == [(2, code)]
-    assert [doc["n"] for doc in collection.find({"_id": {"$in": ["d1", "d3"]}}, sort=[("_id", 1)])] == [2, 3]
+    assert [(error["index"], error["code"]) for error in result["writeErrors"]] == [(3, code)]
+    ns = {doc["_id"]: doc["n"] for doc in collection.find({"_id": {"$in": ["d1", "d3", "d4"]}})}
+    assert ns == {"d1": 2, "d3": 3, "d4": 5}  # ordered: nothing after the error
 
 
 CLIENTS, EACH = 8, 150
