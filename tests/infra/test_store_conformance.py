@@ -166,6 +166,22 @@ def test_a_bulk_write_that_fails_says_what_it_did_before(seeded, failing, code):
     assert ns == {"d1": 2, "d3": 3, "d4": 5}  # ordered: nothing after the error
 
 
+def test_an_unordered_bulk_write_goes_on_after_a_failed_update(seeded):
+    """FerretDB 1.24 stopped at the first failing statement even when told `ordered: false`: the statements after
+    it were neither applied nor reported (patch 0014)."""
+    collection = seeded()
+    with pytest.raises(BulkWriteError) as raised:
+        collection.bulk_write([UpdateOne({"_id": "d2"}, {"$inc": {"status": 1}}),
+                               UpdateOne({"_id": "d1"}, {"$inc": {"n": 1}}),
+                               UpdateOne({"_id": "d4"}, {"$inc": {"status": 1}}),
+                               UpdateOne({"_id": "new"}, {"$set": {"n": 0}}, upsert=True)], ordered=False)
+    result = raised.value.details
+    assert (result["nMatched"], result["nModified"], result["nUpserted"]) == (1, 1, 1)
+    assert [(upsert["index"], upsert["_id"]) for upsert in result["upserted"]] == [(3, "new")]
+    assert sorted((error["index"], error["code"]) for error in result["writeErrors"]) == [(0, 14), (2, 14)]
+    assert collection.find_one({"_id": "d1"})["n"] == 2
+
+
 CLIENTS, EACH = 8, 150
 
 
