@@ -6,6 +6,7 @@ Updates and deletes made inside a consumer's handler are fenced against a newer 
 (common.fencing).
 """
 
+import contextlib
 import fcntl
 import functools
 
@@ -108,6 +109,17 @@ def wait_while_held(database_name: str) -> None:
 _Pymongo = pymongo.collection.Collection
 
 
+@contextlib.contextmanager
+def _checked_on(error: type[Exception], collection: "Collection", filters: list[dict]):
+    """A write that fails with `error` may be an upsert that missed its document because a newer epoch wrote it
+    (the insert then meets the document's key): raise fencing.Fenced if so, else the error."""
+    try:
+        yield
+    except error:
+        fencing.check(collection, filters)
+        raise
+
+
 class Collection(_Pymongo):
     """A pymongo collection whose updates and deletes inside a consumer's handler are fenced against a newer owner
     of its partitions (common.fencing). A write to one document, named by its `_id`, that matched nothing because
@@ -118,11 +130,8 @@ class Collection(_Pymongo):
     def update_one(self, filter, update, upsert=False, *args, **kwargs):
         wait_while_held(self.database.name)
         guarded = fencing.guard(filter, update, upsert)
-        try:
+        with _checked_on(DuplicateKeyError, self, [filter]):
             result = super().update_one(*guarded, upsert, *args, **kwargs)
-        except DuplicateKeyError:  # an upsert that missed its document because a newer epoch wrote it
-            fencing.check(self, [filter])
-            raise
         if not result.matched_count:
             fencing.check(self, [filter])
         return result
@@ -130,11 +139,8 @@ class Collection(_Pymongo):
     def find_one_and_update(self, filter, update, projection=None, sort=None, upsert=False, *args, **kwargs):
         wait_while_held(self.database.name)
         guarded = fencing.guard(filter, update, upsert)
-        try:
+        with _checked_on(DuplicateKeyError, self, [filter]):
             found = super().find_one_and_update(*guarded, projection, sort, upsert, *args, **kwargs)
-        except DuplicateKeyError:  # an upsert that missed its document because a newer epoch wrote it
-            fencing.check(self, [filter])
-            raise
         if found is None:
             fencing.check(self, [filter])
         return found
@@ -156,11 +162,8 @@ class Collection(_Pymongo):
     def update_many(self, filter, update, upsert=False, *args, **kwargs):
         wait_while_held(self.database.name)
         guarded = fencing.guard(filter, update, upsert)
-        try:
+        with _checked_on(DuplicateKeyError, self, [filter]):
             return super().update_many(*guarded, upsert, *args, **kwargs)
-        except DuplicateKeyError:  # an upsert that missed its document because a newer epoch wrote it
-            fencing.check(self, [filter])
-            raise
 
     def delete_many(self, filter, *args, **kwargs):
         wait_while_held(self.database.name)
@@ -174,13 +177,11 @@ class Collection(_Pymongo):
 
     def bulk_write(self, requests, *args, **kwargs):
         wait_while_held(self.database.name)
-        try:
+        filters = [request._filter for request in requests if hasattr(request, "_filter")]
+        with _checked_on(BulkWriteError, self, filters):
             result = super().bulk_write([fencing.guard_request(request) for request in requests], *args, **kwargs)
-        except BulkWriteError:  # an upsert among them that missed its document because a newer epoch wrote it
-            fencing.check(self, [request._filter for request in requests if hasattr(request, "_filter")])
-            raise
         written = result.matched_count + result.deleted_count + result.inserted_count + result.upserted_count
         # a request for many documents can make up the count for a fenced one: then look at each one's fence
         if written < len(requests) or any(isinstance(request, UpdateMany | DeleteMany) for request in requests):
-            fencing.check(self, [request._filter for request in requests if hasattr(request, "_filter")])
+            fencing.check(self, filters)
         return result
