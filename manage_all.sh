@@ -100,11 +100,9 @@ site_port() { local i; for i in "${!SITES[@]}"; do if [[ ${SITES[$i]} == "$1" ]]
 # of any outgoing connection when the server binds it: "Address already in use" one start in many (CI met it with
 # the ports of offset 25000). So every port stays below that range, which caps the offset (5750 on Linux).
 check_ports() {
-  local low high port node site ports=("$STORE_PORT" "$STORE_DEBUG_PORT" "$MONGO_EXPRESS_PORT" "$CONSOLE_PORT" "$ZIPKIN_PORT")
+  local low high port c
   read -r low high 2>/dev/null </proc/sys/net/ipv4/ip_local_port_range || return 0
-  for site in "${SITES[@]}"; do ports+=("$(site_port "$site")"); done
-  for ((node = 1; node <= BROKERS; node++)); do ports+=("$(broker_port "$node")" "$(controller_port "$node")"); done
-  for port in "${ports[@]}"; do
+  for port in $(for c in $(kafka_nodes) ferretdb mongo-express console zipkin "${SITES[@]/#/web-}"; do ports_of "$c"; done); do
     ((port < low || port > high)) || die "port $port (ORDERPIPE_PORT_OFFSET=$OFFSET) is in this machine's ephemeral" \
       "range $low-$high, where any outgoing connection may hold it; an offset from 0 to $((low - 1 - 27017)) keeps" \
       "every port below it"
